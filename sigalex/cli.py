@@ -1,0 +1,171 @@
+"""The ``sigalex`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import re
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import SigalexError
+
+
+def _literal(text: str):
+    """``"256"`` → 256, ``"0.5"`` → 0.5, ``"true"`` → True, ``"(1, 99)"`` → (1, 99), else the text."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _key_value(text: str) -> tuple[str, object]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    return key.strip().replace("-", "_"), _literal(value)
+
+
+def _add_render(sub) -> None:
+    p = sub.add_parser(
+        "render",
+        help="render a signal file as a time-frequency image (PNG)",
+        description="Render a signal file (.txt, .csv, .npy, .npz, .wav, .flac, .ogg, …) as an "
+        "RGB time-frequency image.",
+        epilog="Example: sigalex render S001.txt --sample-rate 173.61 --method cwt --fmin 0.5 "
+        "--fmax 40 --out s001.png",
+    )
+    p.add_argument("input", type=Path, help="signal file")
+    p.add_argument("--out", "-o", type=Path, required=True, help="output PNG path")
+    p.add_argument(
+        "--method", "-m", default="stft", help="stft, mel, cwt or hilbert (default stft)"
+    )
+    p.add_argument("--sample-rate", type=float, help="Hz; required for files that do not carry it")
+    p.add_argument("--size", type=int, default=227, help="image size in pixels (default 227)")
+    p.add_argument("--colormap", default="viridis", help="matplotlib colormap (default viridis)")
+    p.add_argument(
+        "--channels", default="mean", help="multichannel input: mean, tile or each (default mean)"
+    )
+    p.add_argument("--scale", default="db", help="db, log or linear (default db)")
+    p.add_argument("--top-db", type=float, default=80.0, help="dB range kept below the peak")
+    p.add_argument("--normalize", default="minmax", help="minmax, percentile or fixed")
+    p.add_argument("--vmin", type=float, help="lower end for --normalize fixed")
+    p.add_argument("--vmax", type=float, help="upper end for --normalize fixed")
+    p.add_argument("--fmin", type=float, help="lowest frequency, Hz")
+    p.add_argument("--fmax", type=float, help="highest frequency, Hz")
+    p.add_argument("--n-fft", type=int, help="FFT length (stft, mel)")
+    p.add_argument("--hop-length", type=int, help="samples between frames")
+    p.add_argument("--start-s", type=float, default=0.0, help="start of the excerpt, seconds")
+    p.add_argument("--duration-s", type=float, help="length of the excerpt, seconds (default: all)")
+    p.add_argument(
+        "--param",
+        "-p",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other transform parameter, e.g. -p n_mels=64 -p spacing=linear (repeatable)",
+    )
+    p.set_defaults(func=_cmd_render)
+
+
+def _cmd_render(args) -> int:
+    from .frontend import spectrogram
+    from .io import load_recording
+    from .render import save_png
+
+    options = {} if args.sample_rate is None else {"sample_rate": args.sample_rate}
+    rec = load_recording(args.input, **options)
+    start = round(args.start_s * rec.sample_rate)
+    stop = None if args.duration_s is None else start + round(args.duration_s * rec.sample_rate)
+    data = rec.data[:, start:stop]
+    params = {
+        k: v
+        for k, v in {
+            "fmin": args.fmin,
+            "fmax": args.fmax,
+            "n_fft": args.n_fft,
+            "hop_length": args.hop_length,
+            "vmin": args.vmin,
+            "vmax": args.vmax,
+        }.items()
+        if v is not None
+    }
+    params.update(dict(args.param))
+    signal = data[0] if data.shape[0] == 1 else data
+    images = spectrogram(
+        signal,
+        rec.sample_rate,
+        method=args.method,
+        size=args.size,
+        colormap=args.colormap,
+        channels=args.channels,
+        scale=args.scale,
+        top_db=args.top_db,
+        normalize=args.normalize,
+        **params,
+    )
+    what = f"{args.method}, {data.shape[0]} channel(s), {data.shape[1] / rec.sample_rate:.2f} s"
+    if images.ndim == 4:
+        for name, image in zip(rec.channel_names, images, strict=True):
+            safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+            out = save_png(image, args.out.with_name(f"{args.out.stem}_{safe}{args.out.suffix}"))
+            print(f"wrote {out}")
+        print(f"{len(images)} images ({what})")
+    else:
+        save_png(images, args.out)
+        print(f"wrote {args.out} ({images.shape[1]}x{images.shape[0]}, {what})")
+    return 0
+
+
+def _add_transforms(sub) -> None:
+    p = sub.add_parser("transforms", help="list the transforms and their parameters")
+    p.set_defaults(func=_cmd_transforms)
+
+
+def _cmd_transforms(args) -> int:
+    from .transforms import available_transforms, get_transform, transform_parameters
+
+    for name in available_transforms():
+        doc = (get_transform(name).__doc__ or "").strip().splitlines()[0]
+        print(f"{name:8s} {doc}")
+        print(f"{'':8s} parameters: {', '.join(transform_parameters(name))}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sigalex",
+        description="Classify EEG and speech recordings as time-frequency images with AlexNet.",
+    )
+    parser.add_argument("--version", action="version", version=f"sigalex {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_render(sub)
+    _add_transforms(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except SigalexError as exc:
+        print(f"sigalex: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("sigalex: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Signals → images: the batched front end used for training, and the one-call public API."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._checks import as_signal
+from .errors import ParameterError
+from .render import Render, to_pil, to_uint8
+from .transforms import build_transform
+
+#: Keyword arguments that configure rendering; every other keyword goes to the transform.
+RENDER_PARAMETERS = tuple(
+    p for p in inspect.signature(Render.__init__).parameters if p not in ("self", "power")
+)
+
+
+def split_parameters(params: dict) -> tuple[dict, dict]:
+    """Split keyword arguments into ``(transform_params, render_params)``."""
+    render = {k: v for k, v in params.items() if k in RENDER_PARAMETERS}
+    transform = {k: v for k, v in params.items() if k not in RENDER_PARAMETERS}
+    return transform, render
+
+
+class ImageFrontend(nn.Module):
+    """Windows ``(batch, n_channels, n_times)`` → images ``(batch, 3, size, size)`` in [0, 1].
+
+    A transform (by ``method`` name) followed by :class:`~sigalex.render.Render`, all on the
+    input's device: ``ImageFrontend(173.61, "stft", fmax=40).to("cuda")(windows)`` never copies
+    to the host. Keywords are split between the two: :data:`RENDER_PARAMETERS` (``size``,
+    ``colormap``, ``channels``, ``scale``, ``top_db``, ``normalize``, …) configure rendering,
+    the rest the transform (``n_fft``, ``fmin``, ``fmax``, ``n_mels``, ``n_freqs``, …).
+    With ``channels="each"`` the output is ``(batch, n_channels, 3, size, size)``.
+    """
+
+    def __init__(self, sample_rate: float, method: str = "stft", **params):
+        super().__init__()
+        transform_params, render_params = split_parameters(params)
+        self.method = method
+        self.transform = build_transform(method, sample_rate, **transform_params)
+        self.render = Render(power=self.transform.power, **render_params)
+
+    @property
+    def sample_rate(self) -> float:
+        return self.transform.sample_rate
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        if windows.ndim == 2:
+            windows = windows[:, None]
+        if windows.ndim != 3:
+            raise ParameterError(
+                "windows must have shape (batch, n_channels, n_times) or (batch, n_times); "
+                f"got {tuple(windows.shape)}"
+            )
+        return self.render(self.transform(windows))
+
+
+def spectrogram(
+    signal,
+    sample_rate: float,
+    *,
+    method: str = "stft",
+    size=227,
+    colormap: str = "viridis",
+    device=None,
+    **params,
+) -> np.ndarray:
+    """Render one signal as an RGB time-frequency image.
+
+    Parameters
+    ----------
+    signal : array or torch.Tensor [shape=(n_times,) or (n_channels, n_times)]
+        Real, finite samples. Integers are converted to float32.
+    sample_rate : float
+        Hz.
+    method : {"cwt", "hilbert", "mel", "stft"}
+        The transform.
+    size : int or (int, int)
+        Image size in pixels.
+    colormap : str
+        Any matplotlib colormap name.
+    device : str or torch.device, optional
+        Where to compute; default: the tensor's device, CPU for arrays.
+    **params
+        Transform parameters (``n_fft``, ``hop_length``, ``fmin``, ``fmax``, ``n_mels``,
+        ``n_freqs``, ``n_bands``, …) and render parameters (``channels``, ``scale``, ``top_db``,
+        ``normalize``, ``vmin``, ``vmax``, ``percentiles``).
+
+    Returns
+    -------
+    numpy.ndarray, uint8 [shape=(height, width, 3)]
+        Low frequencies at the bottom, time left to right. With ``channels="each"`` and 2-D
+        input: ``(n_channels, height, width, 3)``.
+
+    Raises
+    ------
+    ParameterError
+        Bad signal (NaN/inf, empty, too short, more than 2 dimensions), non-positive sample rate,
+        unknown method, colormap or parameter, or a parameter out of range.
+    """
+    x = as_signal(signal)
+    if x.ndim > 2:
+        raise ParameterError(
+            f"signal must be 1-D (n_times,) or 2-D (n_channels, n_times); got shape {tuple(x.shape)}"
+        )
+    if device is not None:
+        x = x.to(device)
+    frontend = ImageFrontend(sample_rate, method, size=size, colormap=colormap, **params).to(
+        x.device
+    )
+    if x.shape[-1] < frontend.transform.min_length():
+        raise ParameterError(
+            f"signal is too short for {method}: n_times={x.shape[-1]} samples, at least "
+            f"{frontend.transform.min_length()} needed"
+        )
+    windows = x.reshape(1, -1, x.shape[-1])
+    with torch.no_grad():
+        images = frontend(windows)[0]
+    return to_uint8(images)
+
+
+def to_image(signal, sample_rate: float, **params):
+    """:func:`spectrogram` as a ``PIL.Image`` (1-D signal, or 2-D with ``mean``/``tile``)."""
+    arr = spectrogram(signal, sample_rate, **params)
+    if arr.ndim != 3:
+        raise ParameterError("to_image makes one image; use channels='mean' or 'tile'")
+    return to_pil(arr)

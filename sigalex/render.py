@@ -1,0 +1,306 @@
+"""Time-frequency maps → RGB images: scaling, normalisation, channel fusion, colormap, resize.
+
+Everything runs on the tensor's device in its dtype; a batch never leaves the device. Images
+are float in [0, 1], shape ``(batch, 3, height, width)``, low frequencies at the bottom row.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._checks import choice, positive_float, positive_int
+from .errors import ParameterError
+
+SCALES = ("db", "log", "linear")
+NORMALIZATIONS = ("minmax", "percentile", "fixed")
+CHANNEL_MODES = ("mean", "tile", "each")
+#: Colormaps listed in errors and docs; any other matplotlib colormap name works as well.
+COLORMAPS = ("viridis", "magma", "inferno", "plasma", "cividis", "jet", "turbo", "gray", "hot")
+LUT_SIZE = 256
+
+
+def available_colormaps() -> list[str]:
+    """Every colormap name accepted (those of matplotlib)."""
+    import matplotlib
+
+    return sorted(matplotlib.colormaps)
+
+
+@functools.lru_cache(maxsize=32)
+def _lut_numpy(name: str) -> np.ndarray:
+    import matplotlib
+
+    if not isinstance(name, str) or name not in matplotlib.colormaps:
+        choice("colormap", name, COLORMAPS)  # raises, listing the common ones
+    cmap = matplotlib.colormaps[name]
+    return cmap(np.linspace(0.0, 1.0, LUT_SIZE))[:, :3].astype(np.float64)
+
+
+def colormap_lut(name: str, *, device=None, dtype=torch.float32) -> torch.Tensor:
+    """The colormap ``name`` sampled at 256 levels: ``(256, 3)`` RGB in [0, 1]."""
+    return torch.from_numpy(_lut_numpy(name)).to(device=device, dtype=dtype)
+
+
+def _size(size) -> tuple[int, int]:
+    if isinstance(size, (tuple, list)):
+        if len(size) != 2:
+            raise ParameterError(f"size={size!r} must be an int or (height, width)")
+        return positive_int("size", size[0], minimum=2), positive_int("size", size[1], minimum=2)
+    s = positive_int("size", size, minimum=2)
+    return s, s
+
+
+def scale_map(
+    values: torch.Tensor,
+    *,
+    scale: str = "db",
+    power: float = 1.0,
+    top_db: float | None = 80.0,
+    amin: float = 1e-10,
+) -> torch.Tensor:
+    """Put a non-negative map on a display scale.
+
+    ``"db"``: ``10 / power * log10(max(values, amin))`` dB (so magnitude and power give the same
+    picture), floored at ``top_db`` below each image's maximum over its last two axes;
+    ``"log"``: ``log1p(values)``; ``"linear"``: unchanged.
+    """
+    scale = choice("scale", scale, SCALES)
+    if scale == "linear":
+        return values
+    if scale == "log":
+        return torch.log1p(values.clamp_min(0))
+    db = (10.0 / power) * torch.log10(values.clamp_min(amin))
+    if top_db is not None:
+        top_db = positive_float("top_db", top_db)
+        peak = db.amax(dim=(-2, -1), keepdim=True)
+        db = torch.maximum(db, peak - top_db)
+    return db
+
+
+def normalize_map(
+    values: torch.Tensor,
+    *,
+    normalize: str = "minmax",
+    dims: int = 2,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    percentiles: tuple[float, float] = (1.0, 99.0),
+) -> torch.Tensor:
+    """Map each image (the last ``dims`` axes) to [0, 1].
+
+    ``"minmax"``: per-image min → 0, max → 1 (a constant image becomes 0);
+    ``"percentile"``: per-image ``percentiles`` (in %) → 0 and 1, values beyond are clipped;
+    ``"fixed"``: ``vmin`` → 0 and ``vmax`` → 1 for every image, so amplitudes stay comparable
+    across windows (in the units of the scale, e.g. dB).
+    """
+    normalize = choice("normalize", normalize, NORMALIZATIONS)
+    if normalize == "fixed":
+        if vmin is None or vmax is None:
+            raise ParameterError(
+                f"normalize='fixed' needs both vmin and vmax; got {vmin=}, {vmax=}"
+            )
+        if not vmax > vmin:
+            raise ParameterError(f"vmax={vmax!r} must be greater than vmin={vmin!r}")
+        return ((values - vmin) / (vmax - vmin)).clamp(0.0, 1.0)
+    flat = values.flatten(start_dim=values.ndim - dims)
+    if normalize == "minmax":
+        lo = flat.amin(-1)
+        hi = flat.amax(-1)
+    else:
+        p_lo, p_hi = percentiles
+        if not (0.0 <= p_lo < p_hi <= 100.0):
+            raise ParameterError(f"percentiles={percentiles!r} must satisfy 0 <= low < high <= 100")
+        q = torch.tensor([p_lo / 100.0, p_hi / 100.0], device=values.device, dtype=flat.dtype)
+        lo, hi = torch.quantile(flat, q, dim=-1)
+    shape = (*lo.shape, *([1] * dims))
+    lo, hi = lo.reshape(shape), hi.reshape(shape)
+    span = hi - lo
+    out = (values - lo) / torch.where(span > 0, span, torch.ones_like(span))
+    return out.clamp(0.0, 1.0)
+
+
+def tile_channels(images: torch.Tensor, *, fill: float = 0.0) -> torch.Tensor:
+    """Arrange channel maps in a near-square grid, row-major in channel order.
+
+    ``(..., n_channels, H, W)`` → ``(..., rows * H, cols * W)`` with
+    ``cols = ceil(sqrt(n_channels))``; unused cells hold ``fill``.
+    """
+    *lead, n_channels, h, w = images.shape
+    cols = math.ceil(math.sqrt(n_channels))
+    rows = math.ceil(n_channels / cols)
+    missing = rows * cols - n_channels
+    if missing:
+        pad = images.new_full((*lead, missing, h, w), fill)
+        images = torch.cat([images, pad], dim=-3)
+    grid = images.reshape(*lead, rows, cols, h, w).transpose(-3, -2)
+    return grid.reshape(*lead, rows * h, cols * w)
+
+
+def apply_colormap(unit: torch.Tensor, lut: torch.Tensor) -> torch.Tensor:
+    """Colour a [0, 1] tensor ``(..., H, W)`` through ``lut`` ``(L, 3)`` → ``(..., 3, H, W)``.
+
+    Values between LUT entries are linearly interpolated, so the result is continuous.
+    """
+    levels = lut.shape[0] - 1
+    pos = unit.clamp(0.0, 1.0) * levels
+    lo = pos.floor().clamp(max=levels - 1)
+    frac = (pos - lo).unsqueeze(-1)
+    idx = lo.long()
+    rgb = lut[idx] * (1 - frac) + lut[idx + 1] * frac  # (..., H, W, 3)
+    return rgb.movedim(-1, -3)
+
+
+def resize(images: torch.Tensor, size) -> torch.Tensor:
+    """Bilinear resize with antialiasing of ``(..., H, W)`` to ``size`` (int or (h, w))."""
+    height, width = _size(size)
+    *lead, h, w = images.shape
+    flat = images.reshape(-1, 1, h, w)
+    if (h, w) != (height, width):
+        flat = nn.functional.interpolate(
+            flat, size=(height, width), mode="bilinear", align_corners=False, antialias=True
+        )
+    return flat.reshape(*lead, height, width)
+
+
+class Render(nn.Module):
+    """Maps ``(batch, n_channels, n_freqs, n_frames)`` → RGB images in [0, 1].
+
+    Parameters
+    ----------
+    size : int or (int, int)
+        Output height and width in pixels (AlexNet: 227).
+    colormap : str
+        Any matplotlib colormap; ``viridis`` by default (see :data:`COLORMAPS`).
+    channels : {"mean", "tile", "each"}
+        Multichannel fusion. ``mean`` averages the channel maps (linear values, before
+        scaling) into one image; ``tile`` lays them out in a grid, normalised together so
+        amplitudes compare across channels; ``each`` gives one image per channel.
+    scale, power, top_db, amin
+        See :func:`scale_map`. ``power`` is that of the transform (1 magnitude, 2 power).
+    normalize, vmin, vmax, percentiles
+        See :func:`normalize_map`.
+
+    Returns ``(batch, 3, H, W)`` for ``mean``/``tile`` and ``(batch, n_channels, 3, H, W)`` for
+    ``each``. The frequency axis is flipped so that low frequencies are at the bottom.
+    """
+
+    def __init__(
+        self,
+        *,
+        size=227,
+        colormap: str = "viridis",
+        channels: str = "mean",
+        scale: str = "db",
+        power: float = 1.0,
+        top_db: float | None = 80.0,
+        amin: float = 1e-10,
+        normalize: str = "minmax",
+        vmin: float | None = None,
+        vmax: float | None = None,
+        percentiles: tuple[float, float] = (1.0, 99.0),
+    ):
+        super().__init__()
+        self.size = _size(size)
+        self.colormap = colormap
+        self.channels = choice("channels", channels, CHANNEL_MODES)
+        self.scale = choice("scale", scale, SCALES)
+        self.power = positive_float("power", power)
+        self.top_db = None if top_db is None else positive_float("top_db", top_db)
+        self.amin = positive_float("amin", amin)
+        self.normalize = choice("normalize", normalize, NORMALIZATIONS)
+        self.vmin, self.vmax = vmin, vmax
+        self.percentiles = tuple(percentiles)
+        # Validate the combination now, not on the first batch.
+        normalize_map(
+            torch.zeros(1, 2, 2),
+            normalize=self.normalize,
+            vmin=vmin,
+            vmax=vmax,
+            percentiles=self.percentiles,
+        )
+        self.register_buffer("lut", colormap_lut(colormap, dtype=torch.float64), persistent=False)
+
+    def forward(self, maps: torch.Tensor) -> torch.Tensor:
+        if maps.ndim != 4:
+            raise ParameterError(
+                f"Render expects maps of shape (batch, n_channels, n_freqs, n_frames); "
+                f"got {tuple(maps.shape)}"
+            )
+        if self.channels == "mean":
+            maps = maps.mean(dim=1, keepdim=True)
+        scaled = scale_map(
+            maps, scale=self.scale, power=self.power, top_db=self.top_db, amin=self.amin
+        )
+        if self.channels == "tile":
+            unit = normalize_map(
+                scaled,
+                normalize=self.normalize,
+                dims=3,
+                vmin=self.vmin,
+                vmax=self.vmax,
+                percentiles=self.percentiles,
+            )
+            unit = tile_channels(unit.flip(-2))[:, None]  # (batch, 1, H', W')
+        else:
+            unit = normalize_map(
+                scaled,
+                normalize=self.normalize,
+                dims=2,
+                vmin=self.vmin,
+                vmax=self.vmax,
+                percentiles=self.percentiles,
+            ).flip(-2)
+        small = resize(unit, self.size).clamp(0.0, 1.0)
+        lut = self.lut.to(device=small.device, dtype=small.dtype)
+        rgb = apply_colormap(small, lut)  # (batch, C', 3, H, W)
+        return rgb if self.channels == "each" else rgb[:, 0]
+
+    def extra_repr(self) -> str:
+        return (
+            f"size={self.size}, colormap={self.colormap!r}, channels={self.channels!r}, "
+            f"scale={self.scale!r}, normalize={self.normalize!r}"
+        )
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """Float images ``(..., 3, H, W)`` in [0, 1] → uint8 arrays ``(..., H, W, 3)`` on the host."""
+    return (images.detach().clamp(0, 1) * 255).round().to(torch.uint8).movedim(-3, -1).cpu().numpy()
+
+
+def to_pil(image):
+    """One image — ``(3, H, W)`` float tensor in [0, 1] or ``(H, W, 3)`` uint8 array — as PIL."""
+    from PIL import Image
+
+    if isinstance(image, torch.Tensor):
+        image = to_uint8(image)
+    arr = np.asarray(image)
+    if arr.ndim != 3 or arr.shape[-1] != 3 or arr.dtype != np.uint8:
+        raise ParameterError(
+            f"expected one uint8 image (H, W, 3) or a float tensor (3, H, W); got "
+            f"{arr.shape} {arr.dtype}"
+        )
+    return Image.fromarray(arr, mode="RGB")
+
+
+def save_png(image, path) -> Path:
+    """Write one image as PNG atomically (a temporary file renamed into place)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pil = to_pil(image)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            pil.save(fh, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,193 @@
+"""Short-time Fourier transform (magnitude or power), with an optional frequency crop in Hz."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.signal
+import torch
+
+from .._checks import choice, frequency_range, positive_float, positive_int
+from ..errors import ParameterError
+from .base import TFMap, Transform, register
+
+PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def make_window(window, win_length: int) -> np.ndarray:
+    """A periodic analysis window of ``win_length`` samples as float64.
+
+    ``window`` is a name or tuple understood by :func:`scipy.signal.get_window` (``"hann"``,
+    ``("kaiser", 8.0)``, …) or an array of exactly ``win_length`` values.
+    """
+    if isinstance(window, (str, tuple)):
+        try:
+            return scipy.signal.get_window(window, win_length, fftbins=True).astype(np.float64)
+        except (ValueError, TypeError) as exc:
+            raise ParameterError(f"unknown window {window!r}: {exc}") from exc
+    arr = np.asarray(window, dtype=np.float64)
+    if arr.shape != (win_length,):
+        raise ParameterError(f"window array has shape {arr.shape}; expected ({win_length},)")
+    return arr
+
+
+def frame_times(
+    n_times: int, sample_rate: float, *, n_fft: int, hop_length: int, center: bool
+) -> torch.Tensor:
+    """Centre time (s) of each STFT frame, float64, shape ``(n_frames,)``."""
+    if center:
+        n_frames = 1 + n_times // hop_length
+        starts = torch.arange(n_frames, dtype=torch.float64) * hop_length
+        return starts / sample_rate
+    n_frames = 1 + (n_times - n_fft) // hop_length
+    starts = torch.arange(n_frames, dtype=torch.float64) * hop_length
+    return (starts + n_fft / 2) / sample_rate
+
+
+class _STFTBase(Transform):
+    """Shared by STFT and Mel: the framing, the window and the complex spectrum."""
+
+    def __init__(
+        self,
+        sample_rate: float,
+        *,
+        n_fft: int,
+        hop_length: int | None,
+        win_length: int | None,
+        window,
+        center: bool,
+        pad_mode: str,
+        power: float,
+    ):
+        super().__init__(sample_rate)
+        self.n_fft = positive_int("n_fft", n_fft, minimum=2)
+        self.win_length = positive_int(
+            "win_length", self.n_fft if win_length is None else win_length
+        )
+        if self.win_length > self.n_fft:
+            raise ParameterError(f"win_length={self.win_length} must be <= n_fft={self.n_fft}")
+        self.hop_length = positive_int(
+            "hop_length", self.win_length // 4 if hop_length is None else hop_length
+        )
+        self.center = bool(center)
+        self.pad_mode = choice("pad_mode", pad_mode, PAD_MODES)
+        self.power = positive_float("power", power)
+        win = make_window(window, self.win_length)
+        left = (self.n_fft - self.win_length) // 2
+        full = np.zeros(self.n_fft)
+        full[left : left + self.win_length] = win
+        self.register_buffer("window", torch.from_numpy(full), persistent=False)
+
+    def min_length(self) -> int:
+        return self.n_fft
+
+    def times(self, n_times: int) -> torch.Tensor:
+        return frame_times(
+            n_times,
+            self.sample_rate,
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            center=self.center,
+        )
+
+    def _spectrum(self, x: torch.Tensor) -> torch.Tensor:
+        """|STFT|**power of ``x`` ``(batch, n_times)`` → ``(batch, n_fft//2 + 1, n_frames)``."""
+        if self.center:
+            pad = self.n_fft // 2
+            x = torch.nn.functional.pad(x[:, None], (pad, pad), mode=self.pad_mode)[:, 0]
+        spec = torch.stft(
+            x,
+            self.n_fft,
+            hop_length=self.hop_length,
+            win_length=self.n_fft,
+            window=self._cast(self.window, x),
+            center=False,
+            return_complex=True,
+        )
+        mag = spec.abs()
+        return mag if self.power == 1.0 else mag.pow(self.power)
+
+    def extra_repr(self) -> str:
+        return (
+            f"sample_rate={self.sample_rate:g}, n_fft={self.n_fft}, hop_length={self.hop_length}, "
+            f"win_length={self.win_length}, center={self.center}, power={self.power:g}"
+        )
+
+
+@register
+class STFT(_STFTBase):
+    """Magnitude (``power=1``) or power (``power=2``) STFT, as ``librosa.stft`` frames it.
+
+    Parameters
+    ----------
+    sample_rate : float
+        Hz.
+    n_fft : int
+        FFT length in samples; rows are the ``n_fft // 2 + 1`` bins ``k * sample_rate / n_fft``.
+    hop_length : int, optional
+        Samples between frames; default ``win_length // 4``.
+    win_length : int, optional
+        Window length in samples (zero-padded to ``n_fft``, centred); default ``n_fft``.
+    window : str, tuple or array
+        Periodic window, any name :func:`scipy.signal.get_window` knows; default ``"hann"``.
+    center : bool
+        Pad ``n_fft // 2`` on both sides so frame ``t`` is centred at ``t * hop_length``.
+    pad_mode : {"constant", "reflect", "replicate", "circular"}
+        Padding used when ``center`` (librosa's default is ``"constant"``).
+    power : float
+        Exponent of the magnitude: 1 for magnitude, 2 for power.
+    fmin, fmax : float, optional
+        Keep only bins with ``fmin <= f <= fmax`` (Hz). ``fmax`` may not exceed Nyquist.
+    """
+
+    name = "stft"
+
+    def __init__(
+        self,
+        sample_rate: float,
+        *,
+        n_fft: int = 256,
+        hop_length: int | None = None,
+        win_length: int | None = None,
+        window="hann",
+        center: bool = True,
+        pad_mode: str = "constant",
+        power: float = 1.0,
+        fmin: float | None = None,
+        fmax: float | None = None,
+    ):
+        super().__init__(
+            sample_rate,
+            n_fft=n_fft,
+            hop_length=hop_length,
+            win_length=win_length,
+            window=window,
+            center=center,
+            pad_mode=pad_mode,
+            power=power,
+        )
+        self.fmin, self.fmax = frequency_range(fmin, fmax, self.sample_rate)
+        freqs = np.arange(self.n_fft // 2 + 1) * self.sample_rate / self.n_fft
+        keep = np.nonzero((freqs >= self.fmin - 1e-9) & (freqs <= self.fmax + 1e-9))[0]
+        if keep.size == 0:
+            raise ParameterError(
+                f"no STFT bin lies in fmin={self.fmin:g}..fmax={self.fmax:g} Hz with "
+                f"n_fft={self.n_fft} (bin spacing {self.sample_rate / self.n_fft:g} Hz); "
+                "widen the band or raise n_fft"
+            )
+        self._bins = slice(int(keep[0]), int(keep[-1]) + 1)
+        self.register_buffer("_freqs", torch.from_numpy(freqs[self._bins]), persistent=False)
+
+    @property
+    def frequencies(self) -> torch.Tensor:
+        return self._freqs
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._spectrum(x)[:, self._bins]
+
+
+def stft(signal, sample_rate: float, **params) -> TFMap:
+    """STFT of ``signal`` ``(..., n_times)`` → :class:`TFMap` ``(..., n_freqs, n_frames)``.
+
+    Keyword parameters are those of :class:`STFT`. The signal is checked (finite, long enough).
+    """
+    return STFT(sample_rate, **params).map(signal)
