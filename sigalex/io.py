@@ -82,6 +82,14 @@ class Recording:
     def duration_s(self) -> float:
         return self.n_times / self.sample_rate
 
+    def read(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Samples ``start:stop`` of every channel, float32 ``(n_channels, stop - start)``.
+
+        The same call works on lazily opened recordings (EDF), so windowing code can stream
+        any source through ``read``.
+        """
+        return self.data[:, start:stop]
+
 
 Reader = Callable[..., Recording]
 _READERS: dict[str, Reader] = {}
