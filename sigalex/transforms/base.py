@@ -100,6 +100,20 @@ class Transform(nn.Module):
         return f"sample_rate={self.sample_rate:g}"
 
 
+def decimated_ifft(spectrum: torch.Tensor, hop_length: int, n_out: int) -> torch.Tensor:
+    """``ifft(spectrum)[..., ::hop_length][..., :n_out]`` without computing the skipped samples.
+
+    Keeping every ``hop``-th time sample is the same as folding the spectrum into
+    ``n_fft / hop`` bins and taking an inverse FFT that much shorter (exact, not an
+    approximation). ``spectrum``'s last axis (``n_fft``) must be a multiple of ``hop_length``.
+    """
+    if hop_length == 1:
+        return torch.fft.ifft(spectrum, dim=-1)[..., :n_out]
+    n_fft = spectrum.shape[-1]
+    folded = spectrum.reshape(*spectrum.shape[:-1], hop_length, n_fft // hop_length).sum(-2)
+    return torch.fft.ifft(folded, dim=-1)[..., :n_out] / hop_length
+
+
 _REGISTRY: dict[str, type[Transform]] = {}
 
 

@@ -9,7 +9,7 @@ import scipy.fft
 import torch
 
 from .._checks import choice, frequency_range, positive_float, positive_int
-from .base import TFMap, Transform, register
+from .base import TFMap, Transform, decimated_ifft, register
 
 # Elements (batch x freqs x fft length) processed at once; bounds the complex workspace.
 _CHUNK_ELEMENTS = 1 << 25
@@ -96,9 +96,11 @@ class CWT(Transform):
         return torch.arange(0, n_times, self.hop_length, dtype=torch.float64) / self.sample_rate
 
     def fft_length(self, n_times: int) -> int:
-        """Zero-padded FFT length: the widest wavelet (to exp(-16) of its peak) never wraps."""
+        """Zero-padded FFT length, a multiple of ``hop_length``: the widest wavelet (to exp(-16)
+        of its peak) never wraps around."""
         support = 4.0 * math.sqrt(self.bandwidth) * float(self.scales.max())
-        return scipy.fft.next_fast_len(n_times + math.ceil(support), real=False)
+        hop = self.hop_length
+        return hop * scipy.fft.next_fast_len(-(-(n_times + math.ceil(support)) // hop), real=False)
 
     def wavelet_bank(self, n_fft: int, device, dtype) -> torch.Tensor:
         """``sqrt(s) * psi_hat(s * nu)`` for each scale on the FFT grid ``nu``: ``(n_freqs, n_fft)``."""
@@ -118,12 +120,13 @@ class CWT(Transform):
         n_fft = self.fft_length(n_times)
         spectrum = torch.fft.fft(x, n=n_fft)  # (batch, n_fft)
         bank = self.wavelet_bank(n_fft, x.device, x.dtype)
+        n_frames = -(-n_times // self.hop_length)
         rows_per_chunk = max(1, _CHUNK_ELEMENTS // max(1, batch * n_fft))
         out = []
         for start in range(0, self.n_freqs, rows_per_chunk):
             rows = bank[start : start + rows_per_chunk]
-            coef = torch.fft.ifft(spectrum[:, None, :] * rows[None], dim=-1)
-            mag = coef[..., : n_times : self.hop_length].abs()
+            coef = decimated_ifft(spectrum[:, None, :] * rows[None], self.hop_length, n_frames)
+            mag = coef.abs()
             out.append(mag if self.power == 1.0 else mag.pow(self.power))
         return torch.cat(out, dim=1)
 

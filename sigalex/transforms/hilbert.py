@@ -11,7 +11,7 @@ import torch
 
 from .._checks import as_signal, choice, frequency_range, positive_float, positive_int
 from ..errors import ParameterError
-from .base import TFMap, Transform, register
+from .base import TFMap, Transform, decimated_ifft, register
 from .cwt import frequency_grid
 
 
@@ -161,17 +161,28 @@ class Hilbert(Transform):
             self._gains = {key: gains}
         return gains
 
+    @staticmethod
+    def _shift(n_fft: int, delay: int, like: torch.Tensor) -> torch.Tensor:
+        """Spectral factor that advances a signal by ``delay`` samples (circularly)."""
+        k = torch.fft.fftfreq(n_fft, device=like.device, dtype=like.real.dtype)
+        return torch.polar(torch.ones_like(k), 2 * np.pi * delay * k)
+
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         n_times = x.shape[-1]
         pad = self.padding(n_times)
         padded = torch.nn.functional.pad(x[:, None], (pad, pad), mode="reflect")[:, 0]
-        n_fft = scipy.fft.next_fast_len(padded.shape[-1], real=False)
+        hop = self.hop_length if self.output == "envelope" else 1
+        n_fft = hop * scipy.fft.next_fast_len(-(-padded.shape[-1] // hop), real=False)
         spectrum = torch.fft.fft(padded, n=n_fft)
+        if self.output == "envelope":
+            # Rotate so the kept samples start at the first unpadded one, then decimate.
+            spectrum = spectrum * self._shift(n_fft, pad, spectrum)
+            n_frames = -(-n_times // hop)
+            band = spectrum[:, None, :] * self.band_gains(n_fft, x.device, x.dtype)[None]
+            env = decimated_ifft(band, hop, n_frames).abs()
+            return env if self.power == 1.0 else env.pow(self.power)
         z = torch.fft.ifft(spectrum[:, None, :] * self.band_gains(n_fft, x.device, x.dtype)[None])
         z = z[..., pad : pad + n_times]
-        if self.output == "envelope":
-            env = z[..., :: self.hop_length].abs()
-            return env if self.power == 1.0 else env.pow(self.power)
         # instantaneous frequency: phase advance per sample, centred difference, in Hz
         step = torch.angle(z[..., 1:] * z[..., :-1].conj())
         step = torch.cat([step[..., :1], (step[..., 1:] + step[..., :-1]) / 2, step[..., -1:]], -1)
