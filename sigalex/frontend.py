@@ -11,7 +11,7 @@ from torch import nn
 from ._checks import as_signal
 from .errors import ParameterError
 from .render import Render, to_pil, to_uint8
-from .transforms import build_transform
+from .transforms import build_transform, transform_parameters
 
 #: Keyword arguments that configure rendering; every other keyword goes to the transform.
 RENDER_PARAMETERS = tuple(
@@ -35,11 +35,22 @@ class ImageFrontend(nn.Module):
     ``colormap``, ``channels``, ``scale``, ``top_db``, ``normalize``, …) configure rendering,
     the rest the transform (``n_fft``, ``fmin``, ``fmax``, ``n_mels``, ``n_freqs``, …).
     With ``channels="each"`` the output is ``(batch, n_channels, 3, size, size)``.
+
+    For transforms with a column per input sample (``cwt``, ``hilbert``) given neither
+    ``hop_length`` nor ``max_frames``, ``max_frames`` defaults to twice the image width: the
+    image cannot show more, and computing every sample would cost many times as much.
     """
 
     def __init__(self, sample_rate: float, method: str = "stft", **params):
         super().__init__()
         transform_params, render_params = split_parameters(params)
+        if (
+            "max_frames" in transform_parameters(method)
+            and "hop_length" not in transform_params
+            and "max_frames" not in transform_params
+        ):
+            width = Render(**render_params).size[1]
+            transform_params["max_frames"] = 2 * width
         self.method = method
         self.transform = build_transform(method, sample_rate, **transform_params)
         self.render = Render(power=self.transform.power, **render_params)

@@ -74,6 +74,11 @@ def _counts(n: int, test_fraction: float, val_fraction: float) -> tuple[int, int
     return n_test, n_val
 
 
+def _py(value):
+    """A NumPy scalar as the Python value (so messages read 'b', not np.str_('b'))."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:g}%"
 
@@ -123,7 +128,7 @@ def stratified_split(
         need = 2 + (val_fraction > 0)
         if len(idx) - n_test - n_val < 1:
             raise ParameterError(
-                f"class {cls!r} has {len(idx)} example(s); a split with {_pct(test_fraction)} test"
+                f"class {_py(cls)!r} has {len(idx)} example(s); a split with {_pct(test_fraction)} test"
                 f"{f' and {_pct(val_fraction)} val' if val_fraction else ''} needs at least {need}"
             )
         idx = rng.permutation(idx)
@@ -150,7 +155,7 @@ def _check_classes(parts: dict[str, np.ndarray], y: np.ndarray, g: np.ndarray, b
         for side, idx in parts.items():
             if len(idx) and not np.any(y[idx] == cls):
                 raise ParameterError(
-                    f"class {cls!r} is in {n_groups} {by} group(s) and none landed in {side}: "
+                    f"class {_py(cls)!r} is in {n_groups} {by} group(s) and none landed in {side}: "
                     f"too few groups for this split (need one per side: {', '.join(parts)}); "
                     "lower the number of sides, or use more groups"
                 )

@@ -8,7 +8,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from .._checks import as_signal, choice, sample_rate_hz
+from .._checks import as_signal, choice, positive_int, sample_rate_hz
 from ..errors import ParameterError
 
 
@@ -98,6 +98,27 @@ class Transform(nn.Module):
 
     def extra_repr(self) -> str:
         return f"sample_rate={self.sample_rate:g}"
+
+
+class SampleGridTransform(Transform):
+    """A transform whose columns are input samples, kept every ``hop`` samples (CWT, Hilbert).
+
+    ``hop_length`` fixes the step; ``max_frames`` raises it for long signals so that at most
+    that many columns are computed (an image only has so many pixels across).
+    """
+
+    def _init_hop(self, hop_length: int, max_frames: int | None) -> None:
+        self.hop_length = positive_int("hop_length", hop_length)
+        self.max_frames = None if max_frames is None else positive_int("max_frames", max_frames)
+
+    def hop(self, n_times: int) -> int:
+        """Samples between columns for a signal of ``n_times`` samples."""
+        if self.max_frames is None:
+            return self.hop_length
+        return max(self.hop_length, -(-n_times // self.max_frames))
+
+    def times(self, n_times: int) -> torch.Tensor:
+        return torch.arange(0, n_times, self.hop(n_times), dtype=torch.float64) / self.sample_rate
 
 
 def decimated_ifft(spectrum: torch.Tensor, hop_length: int, n_out: int) -> torch.Tensor:

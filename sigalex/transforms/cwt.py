@@ -9,10 +9,7 @@ import scipy.fft
 import torch
 
 from .._checks import choice, frequency_range, positive_float, positive_int
-from .base import TFMap, Transform, decimated_ifft, register
-
-# Elements (batch x freqs x fft length) processed at once; bounds the complex workspace.
-_CHUNK_ELEMENTS = 1 << 25
+from .base import SampleGridTransform, TFMap, register
 
 
 def frequency_grid(fmin: float, fmax: float, n_freqs: int, spacing: str) -> np.ndarray:
@@ -23,14 +20,16 @@ def frequency_grid(fmin: float, fmax: float, n_freqs: int, spacing: str) -> np.n
 
 
 @register
-class CWT(Transform):
+class CWT(SampleGridTransform):
     """|CWT| with the complex Morlet ``cmor{bandwidth}-{center_frequency}`` of PyWavelets.
 
     The wavelet is ``psi(t) = (pi B)^-1/2 exp(-t^2 / B) exp(2j pi C t)``; the row for frequency
     ``f`` uses scale ``s = C * sample_rate / f`` samples and is
     ``W[n] = s^-1/2 sum_m x[m] conj(psi((m - n) / s))``, the same normalisation as
     ``pywt.cwt``. It is computed in the frequency domain with the analytic Fourier transform of
-    the wavelet, on a zero-padded signal (no wrap-around), for all rows at once.
+    the wavelet, on a zero-padded signal (no wrap-around), for all rows at once: one FFT, one
+    sparse product with the (narrow-band) wavelet spectra, and short inverse FFTs that yield
+    only the kept columns when ``hop_length > 1``.
 
     Parameters
     ----------
@@ -48,6 +47,8 @@ class CWT(Transform):
         ``C`` of the Morlet, cycles per unit scale.
     hop_length : int
         Keep every ``hop_length``-th output sample (columns at ``n * hop_length / sample_rate``).
+    max_frames : int, optional
+        Raise the hop for long signals so that at most this many columns are computed.
     power : float
         1 for magnitude, 2 for power.
     """
@@ -65,6 +66,7 @@ class CWT(Transform):
         bandwidth: float = 1.5,
         center_frequency: float = 1.0,
         hop_length: int = 1,
+        max_frames: int | None = None,
         power: float = 1.0,
     ):
         super().__init__(sample_rate)
@@ -77,7 +79,7 @@ class CWT(Transform):
         self.spacing = choice("spacing", spacing, ("log", "linear"))
         self.bandwidth = positive_float("bandwidth", bandwidth)
         self.center_frequency = positive_float("center_frequency", center_frequency)
-        self.hop_length = positive_int("hop_length", hop_length)
+        self._init_hop(hop_length, max_frames)
         self.power = positive_float("power", power)
         freqs = frequency_grid(self.fmin, self.fmax, self.n_freqs, self.spacing)
         self.register_buffer("_freqs", torch.from_numpy(freqs), persistent=False)
@@ -92,49 +94,72 @@ class CWT(Transform):
     def frequencies(self) -> torch.Tensor:
         return self._freqs
 
-    def times(self, n_times: int) -> torch.Tensor:
-        return torch.arange(0, n_times, self.hop_length, dtype=torch.float64) / self.sample_rate
-
-    def fft_length(self, n_times: int) -> int:
-        """Zero-padded FFT length, a multiple of ``hop_length``: the widest wavelet (to exp(-16)
+    def fft_length(self, n_times: int, hop: int = 1) -> int:
+        """Zero-padded FFT length, a multiple of ``hop``: the widest wavelet (to exp(-16)
         of its peak) never wraps around."""
         support = 4.0 * math.sqrt(self.bandwidth) * float(self.scales.max())
-        hop = self.hop_length
         return hop * scipy.fft.next_fast_len(-(-(n_times + math.ceil(support)) // hop), real=False)
 
     def wavelet_bank(self, n_fft: int, device, dtype) -> torch.Tensor:
-        """``sqrt(s) * psi_hat(s * nu)`` for each scale on the FFT grid ``nu``: ``(n_freqs, n_fft)``."""
-        key = (n_fft, str(device), dtype)
+        """``sqrt(s) * psi_hat(s * nu)`` for each scale on the FFT grid ``nu``: ``(n_freqs, n_fft)``.
+
+        ``nu = fftfreq(n_fft)`` in cycles per sample; dense, float64 by default. The transform
+        itself uses the sparse, folded form of this bank (:meth:`folded_bank`).
+        """
+        nu = torch.fft.fftfreq(n_fft, dtype=torch.float64)
+        s = self.scales.detach().cpu()[:, None]
+        arg = s * nu[None, :] - self.center_frequency
+        bank = torch.sqrt(s) * torch.exp(-(math.pi**2) * self.bandwidth * arg * arg)
+        return bank.to(device=device, dtype=dtype)
+
+    def folded_bank(self, n_fft: int, hop: int, device, dtype) -> torch.Tensor:
+        """The wavelet bank as a sparse ``(n_freqs * n_out, n_fft)`` matrix, ``n_out = n_fft / hop``.
+
+        Row ``f * n_out + (k mod n_out)`` holds bin ``k`` of wavelet ``f``: multiplying the
+        signal's spectrum by it applies every wavelet and folds each product into ``n_out``
+        bins at once, so an inverse FFT of length ``n_out`` gives the decimated coefficients
+        (see :func:`~sigalex.transforms.base.decimated_ifft`). Only bins where a wavelet is
+        above 1e-9 of its peak are stored: a Morlet is narrow in frequency, so this is a small
+        fraction of the dense bank.
+        """
+        key = (n_fft, hop, str(device), dtype)
         bank = self._banks.get(key)
         if bank is None:
-            nu = torch.fft.fftfreq(n_fft, dtype=torch.float64)
-            s = self.scales.detach().cpu()[:, None]
-            arg = s * nu[None, :] - self.center_frequency
-            bank64 = torch.sqrt(s) * torch.exp(-(math.pi**2) * self.bandwidth * arg * arg)
-            bank = bank64.to(device=device, dtype=dtype)
+            dense = self.wavelet_bank(n_fft, "cpu", torch.float64)
+            peak = dense.amax(dim=1, keepdim=True)
+            rows, cols = torch.nonzero(dense > 1e-9 * peak, as_tuple=True)
+            n_out = n_fft // hop
+            index = torch.stack([rows * n_out + cols % n_out, cols])
+            bank = torch.sparse_coo_tensor(
+                index,
+                dense[rows, cols],
+                (self.n_freqs * n_out, n_fft),
+                check_invariants=False,
+            ).coalesce()
+            bank = bank.to(device=device, dtype=dtype)
             self._banks = {key: bank}  # one length cached: windows in a run share it
         return bank
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, n_times = x.shape
-        n_fft = self.fft_length(n_times)
+        hop = self.hop(n_times)
+        n_fft = self.fft_length(n_times, hop)
+        n_out = n_fft // hop
+        n_frames = -(-n_times // hop)
         spectrum = torch.fft.fft(x, n=n_fft)  # (batch, n_fft)
-        bank = self.wavelet_bank(n_fft, x.device, x.dtype)
-        n_frames = -(-n_times // self.hop_length)
-        rows_per_chunk = max(1, _CHUNK_ELEMENTS // max(1, batch * n_fft))
-        out = []
-        for start in range(0, self.n_freqs, rows_per_chunk):
-            rows = bank[start : start + rows_per_chunk]
-            coef = decimated_ifft(spectrum[:, None, :] * rows[None], self.hop_length, n_frames)
-            mag = coef.abs()
-            out.append(mag if self.power == 1.0 else mag.pow(self.power))
-        return torch.cat(out, dim=1)
+        # Real matrix product on (re, im) pairs: (n_freqs * n_out, n_fft) @ (n_fft, batch * 2).
+        pairs = torch.view_as_real(spectrum).transpose(0, 1).reshape(n_fft, batch * 2)
+        folded = torch.sparse.mm(self.folded_bank(n_fft, hop, x.device, x.dtype), pairs)
+        folded = folded.reshape(self.n_freqs, n_out, batch, 2).permute(2, 0, 1, 3).contiguous()
+        coef = torch.fft.ifft(torch.view_as_complex(folded), dim=-1)[..., :n_frames]
+        mag = coef.abs().div_(hop)
+        return mag if self.power == 1.0 else mag.pow(self.power)
 
     def extra_repr(self) -> str:
         return (
             f"sample_rate={self.sample_rate:g}, fmin={self.fmin:g}, fmax={self.fmax:g}, "
             f"n_freqs={self.n_freqs}, spacing={self.spacing!r}, wavelet='cmor{self.bandwidth:g}-"
-            f"{self.center_frequency:g}', hop_length={self.hop_length}"
+            f"{self.center_frequency:g}', hop_length={self.hop_length}, max_frames={self.max_frames}"
         )
 
 

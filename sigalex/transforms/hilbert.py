@@ -11,7 +11,7 @@ import torch
 
 from .._checks import as_signal, choice, frequency_range, positive_float, positive_int
 from ..errors import ParameterError
-from .base import TFMap, Transform, decimated_ifft, register
+from .base import SampleGridTransform, TFMap, decimated_ifft, register
 from .cwt import frequency_grid
 
 
@@ -54,7 +54,7 @@ def band_edges(fmin: float, fmax: float, n_bands: int, spacing: str) -> np.ndarr
 
 
 @register
-class Hilbert(Transform):
+class Hilbert(SampleGridTransform):
     """Hilbert time-frequency map: a band-pass filter bank, then each band's envelope.
 
     Each band is a Butterworth band-pass of order ``order`` applied forward and backward
@@ -79,6 +79,8 @@ class Hilbert(Transform):
         Envelope amplitude (units of the signal) or instantaneous frequency (Hz).
     hop_length : int
         Keep every ``hop_length``-th sample.
+    max_frames : int, optional
+        Raise the hop for long signals so that at most this many columns are computed.
     power : float
         Exponent applied to the envelope (1 amplitude, 2 power); ignored for ``"frequency"``.
     """
@@ -96,6 +98,7 @@ class Hilbert(Transform):
         order: int = 4,
         output: str = "envelope",
         hop_length: int = 1,
+        max_frames: int | None = None,
         power: float = 1.0,
     ):
         super().__init__(sample_rate)
@@ -113,7 +116,7 @@ class Hilbert(Transform):
         self.spacing = choice("spacing", spacing, ("log", "linear"))
         self.order = positive_int("order", order)
         self.output = choice("output", output, ("envelope", "frequency"))
-        self.hop_length = positive_int("hop_length", hop_length)
+        self._init_hop(hop_length, max_frames)
         self.power = 1.0 if self.output == "frequency" else positive_float("power", power)
         edges = band_edges(self.fmin, self.fmax, self.n_bands, self.spacing)
         self.edges = edges
@@ -137,9 +140,6 @@ class Hilbert(Transform):
 
     def min_length(self) -> int:
         return 2
-
-    def times(self, n_times: int) -> torch.Tensor:
-        return torch.arange(0, n_times, self.hop_length, dtype=torch.float64) / self.sample_rate
 
     def padding(self, n_times: int) -> int:
         """Samples of reflect padding on each side (half the signal, at most ``n_times - 1``)."""
@@ -171,7 +171,8 @@ class Hilbert(Transform):
         n_times = x.shape[-1]
         pad = self.padding(n_times)
         padded = torch.nn.functional.pad(x[:, None], (pad, pad), mode="reflect")[:, 0]
-        hop = self.hop_length if self.output == "envelope" else 1
+        step = self.hop(n_times)
+        hop = step if self.output == "envelope" else 1
         n_fft = hop * scipy.fft.next_fast_len(-(-padded.shape[-1] // hop), real=False)
         spectrum = torch.fft.fft(padded, n=n_fft)
         if self.output == "envelope":
@@ -187,13 +188,13 @@ class Hilbert(Transform):
         step = torch.angle(z[..., 1:] * z[..., :-1].conj())
         step = torch.cat([step[..., :1], (step[..., 1:] + step[..., :-1]) / 2, step[..., -1:]], -1)
         freq = step * (self.sample_rate / (2 * np.pi))
-        return freq[..., :: self.hop_length].clamp_min(0)
+        return freq[..., ::step].clamp_min(0)
 
     def extra_repr(self) -> str:
         return (
             f"sample_rate={self.sample_rate:g}, fmin={self.fmin:g}, fmax={self.fmax:g}, "
             f"n_bands={self.n_bands}, spacing={self.spacing!r}, order={self.order}, "
-            f"output={self.output!r}, hop_length={self.hop_length}"
+            f"output={self.output!r}, hop_length={self.hop_length}, max_frames={self.max_frames}"
         )
 
 
