@@ -185,9 +185,9 @@ class Hilbert(SampleGridTransform):
         z = torch.fft.ifft(spectrum[:, None, :] * self.band_gains(n_fft, x.device, x.dtype)[None])
         z = z[..., pad : pad + n_times]
         # instantaneous frequency: phase advance per sample, centred difference, in Hz
-        step = torch.angle(z[..., 1:] * z[..., :-1].conj())
-        step = torch.cat([step[..., :1], (step[..., 1:] + step[..., :-1]) / 2, step[..., -1:]], -1)
-        freq = step * (self.sample_rate / (2 * np.pi))
+        dphi = torch.angle(z[..., 1:] * z[..., :-1].conj())
+        dphi = torch.cat([dphi[..., :1], (dphi[..., 1:] + dphi[..., :-1]) / 2, dphi[..., -1:]], -1)
+        freq = dphi * (self.sample_rate / (2 * np.pi))
         return freq[..., ::step].clamp_min(0)
 
     def extra_repr(self) -> str:
