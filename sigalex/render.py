@@ -280,7 +280,9 @@ class Render(nn.Module):
         Colours are 8-bit levels (the LUT rounded to k/255) and the resized image is rounded
         to levels again, so float and uint8 outputs hold the same picture. On the CPU the
         resize runs in channels-last uint8 (PyTorch's SIMD path, several times faster than
-        float); on other devices in float. The two agree to within one level.
+        float); on other devices in float. The two agree to within one level. CPU images stay
+        channels-last in memory (the layout a convolutional network wants); the shape is the
+        usual ``(..., 3, H, W)``.
         """
         batch, n_images, h, w = unit.shape
         flat = unit.reshape(batch * n_images, h, w)
@@ -288,7 +290,6 @@ class Render(nn.Module):
         if unit.device.type == "cpu" and self.uint8_on_cpu:
             rgb8 = apply_colormap(flat, lut8.to(torch.uint8))
             rgb8 = resize(rgb8.contiguous(memory_format=torch.channels_last), self.size)
-            rgb8 = rgb8.contiguous()
         else:
             levels = resize(apply_colormap(flat, lut8.to(unit.dtype)), self.size)
             rgb8 = levels.round_().clamp_(0, 255)
