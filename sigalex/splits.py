@@ -153,7 +153,7 @@ def _check_classes(parts: dict[str, np.ndarray], y: np.ndarray, g: np.ndarray, b
     for cls in np.unique(y):
         n_groups = len(np.unique(g[y == cls]))
         for side, idx in parts.items():
-            if len(idx) and not np.any(y[idx] == cls):
+            if not np.any(y[idx] == cls):
                 raise ParameterError(
                     f"class {_py(cls)!r} is in {n_groups} {by} group(s) and none landed in {side}: "
                     f"too few groups for this split (need one per side: {', '.join(parts)}); "
