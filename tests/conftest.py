@@ -1,0 +1,72 @@
+"""Shared test helpers: device parametrisation, the ``needs_cuda`` / ``needs_data`` markers,
+the real-data directory and a few small signals.
+
+- ``@pytest.mark.needs_cuda``: skipped, with a reason, when ``torch.cuda.is_available()`` is
+  false, so GPU cases show up as skipped in the report instead of silently vanishing.
+- ``cpu_and_cuda()``: ``@pytest.mark.parametrize("device", cpu_and_cuda())`` runs a test on the
+  CPU and (marked ``needs_cuda``) on the GPU, as torchvision's test-suite does.
+- ``data_dir``: the real datasets (``$SIGALEX_DATA``, else ``<repo>/../shared/data``); tests
+  that use it are skipped with a clear reason when it is missing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cuda_available() -> bool:
+    return torch.cuda.is_available()
+
+
+def cpu_and_cuda():
+    """Device parameters: ``"cpu"`` and ``"cuda"`` (the latter marked ``needs_cuda``)."""
+    return ("cpu", pytest.param("cuda", marks=pytest.mark.needs_cuda))
+
+
+def pytest_collection_modifyitems(config, items):
+    if cuda_available():
+        return
+    skip_cuda = pytest.mark.skip(
+        reason="needs_cuda: no CUDA device (torch.cuda.is_available() is False)"
+    )
+    for item in items:
+        if item.get_closest_marker("needs_cuda") is not None:
+            item.add_marker(skip_cuda)
+
+
+def _data_root() -> Path:
+    env = os.environ.get("SIGALEX_DATA")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real datasets; skips the test (with where it looked) when they are missing."""
+    root = _data_root()
+    if not root.is_dir():
+        how = "SIGALEX_DATA" if os.environ.get("SIGALEX_DATA") else "default ../shared/data"
+        pytest.skip(f"needs_data: real data not found at {root} ({how}); set SIGALEX_DATA")
+    return root
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(12345)
+
+
+def tones(sample_rate: float, n_times: int, components, *, noise: float = 0.0, seed: int = 0):
+    """Sum of sines ``[(freq_hz, amplitude), ...]`` plus optional white noise, float64."""
+    t = np.arange(n_times) / sample_rate
+    x = np.zeros(n_times)
+    for i, (f, a) in enumerate(components):
+        x += a * np.sin(2 * np.pi * f * t + 0.7 * i)
+    if noise:
+        x += noise * np.random.default_rng(seed).standard_normal(n_times)
+    return x
