@@ -100,6 +100,27 @@ def test_write_edf_non_integer_rate_pads_with_warning(tmp_path):
     np.testing.assert_allclose(rec.data[:, :4097], data, atol=float(_quantum(data)[0]))
 
 
+def test_bdf_reads_lazily_in_microvolts_and_truncation_is_caught(tmp_path):
+    edfio = pytest.importorskip("edfio")
+    data = np.random.default_rng(2).normal(0, 30, (2, 512))
+    signals = [
+        edfio.BdfSignal(row, 256, label=name, physical_dimension="uV")
+        for row, name in zip(data, ["C3", "C4"], strict=True)
+    ]
+    path = tmp_path / "x.bdf"
+    edfio.Bdf(signals, annotations=[edfio.EdfAnnotation(1.0, 0.5, "sz")]).write(path)
+    lazy = open_recording(path, channels=["C4"])
+    assert isinstance(lazy, EdfRecording) and lazy.channel_names == ["C4"]
+    assert lazy.annotations == [Annotation(1.0, 0.5, "sz")]
+    # 24-bit: one step is (max - min) / (2**24 - 1)
+    step = float(_quantum(data[1:]).max()) * 65535 / (2**24 - 1)
+    np.testing.assert_allclose(lazy.read(), data[1:], atol=step)
+    with open(path, "r+b") as fh:
+        fh.truncate(path.stat().st_size - 10)
+    with pytest.raises(DataError, match=r"x\.bdf: truncated BDF file"):
+        load_recording(path)
+
+
 # --- lazy opening and streaming ----------------------------------------------------------
 
 
