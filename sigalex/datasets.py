@@ -430,7 +430,11 @@ def chbmit(
             edfs = sorted(case.glob("*.edf"))
             if not edfs:
                 continue
-            seizures = _chbmit_seizures(case)
+            try:
+                seizures = _chbmit_seizures(case)
+            except DataError as exc:
+                bad.extend(f"{p}: no seizure labels ({exc})" for p in edfs)
+                continue
             for p in edfs:
                 events = tuple(seizures.get(p.name, ()))
                 if p.name not in seizures:
@@ -450,20 +454,10 @@ def _chbmit_seizures(case: Path) -> dict[str, list[Annotation]]:
     summary = case / f"{case.name}-summary.txt"
     if not summary.is_file():
         raise DataError(f"{summary}: missing; CHB-MIT EDF labels come from the case summary file")
-    try:
-        from . import annotations as ann
-    except ImportError as exc:  # pragma: no cover - lands with the annotations module
-        raise DataError(f"{summary}: reading it needs sigalex.annotations ({exc})") from exc
+    from . import annotations as ann
+
     parsed = ann.read_chbmit_summary(summary)
-    out: dict[str, list[Annotation]] = {}
-    for name, events in dict(parsed).items():
-        out[Path(str(name)).name] = [
-            e
-            if isinstance(e, Annotation)
-            else Annotation(float(e[0]), float(e[1]) - float(e[0]), "seizure")
-            for e in events
-        ]
-    return out
+    return {Path(name).name: list(entry.annotations) for name, entry in parsed.items()}
 
 
 def folder(

@@ -373,3 +373,37 @@ def test_registry_is_data_not_code():
     assert replace(info, title="x").title == "x"  # frozen dataclass, copied on change
     text = (Path(D.__file__).parent / "registry" / "datasets.toml").read_text()
     assert D.REGISTRY["bonn"].meta["content"]["values_sha256"]["S"] in text
+
+
+def test_chbmit_edf_layout_labels_windows_from_the_summary(tmp_path):
+    from sigalex.io import EdfRecording, write_edf
+    from sigalex.synthetic import make_synthetic_recording
+
+    case = tmp_path / "chb05"
+    case.mkdir()
+    for name, seizures in (("chb05_01", []), ("chb05_02", [(20.0, 30.0)])):
+        rec = make_synthetic_recording(60.0, n_channels=4, seizures=seizures, seed=len(seizures))
+        rec.annotations = []  # labels must come from the summary, not the EDF
+        write_edf(case / f"{name}.edf", rec)
+    (case / "chb05-summary.txt").write_text(
+        "Data Sampling Rate: 256 Hz\n\n"
+        "File Name: chb05_01.edf\nFile Start Time: 10:00:00\nFile End Time: 10:01:00\n"
+        "Number of Seizures in File: 0\n\n"
+        "File Name: chb05_02.edf\nFile Start Time: 10:01:00\nFile End Time: 10:02:00\n"
+        "Number of Seizures in File: 1\nSeizure Start Time: 20 seconds\n"
+        "Seizure End Time: 30 seconds\n"
+    )
+    other = tmp_path / "chb06"  # a case whose summary is missing: reported, not fatal
+    other.mkdir()
+    shutil.copy(case / "chb05_01.edf", other / "chb06_01.edf")
+    with pytest.warns(UserWarning, match="could not be used"):
+        ds = D.chbmit(tmp_path)
+    assert [it.recording for it in ds.items] == ["chb05_01", "chb05_02"]
+    assert ds.classes == ["background", "seizure"] and set(ds.groups) == {"chb05"}
+    assert any("chb06_01.edf" in e and "summary" in e for e in ds.errors)
+    assert isinstance(D.open_item(ds.items[1]), EdfRecording)
+    ws = ds.windows(window_s=4.0, stride_s=2.0, min_overlap=0.5)
+    sz = [(w.recording.endswith("chb05_02.edf"), w.start_s) for w in ws if w.label == "seizure"]
+    # windows [s, s+4) at least half inside [20, 30): s = 18 … 28
+    assert sz == [(True, float(s)) for s in range(18, 30, 2)]
+    assert len(ws) == 2 * 29

@@ -249,3 +249,18 @@ def test_chbmit_excerpts_window_as_23_channels():
     for k, (x, w) in enumerate(got):
         assert x.shape == (23, 512) and w.label == "ictal"
         np.testing.assert_array_equal(x, rec.data[:, 256 * k : 256 * k + 512])
+
+
+def test_streaming_a_lazy_edf_equals_windows_of_the_loaded_recording(tmp_path):
+    from sigalex.io import open_recording, write_edf
+
+    rec = _rec(n_channels=3, n_times=256 * 30, sample_rate=256.0, seed=5)
+    write_edf(tmp_path / "r.edf", rec)
+    lazy = open_recording(tmp_path / "r.edf")
+    loaded = lazy.load()
+    streamed = list(iter_windows(lazy, window_s=2.0, stride_s=1.5))
+    stacked, ws = window_array(loaded, window_s=2.0, stride_s=1.5)
+    assert len(streamed) == len(ws) == 19
+    for (x, w), y, w2 in zip(streamed, stacked, ws, strict=True):
+        np.testing.assert_array_equal(x, y)
+        assert (w.start, w.stop, w.recording) == (w2.start, w2.stop, str(tmp_path / "r.edf"))
