@@ -70,8 +70,10 @@ def scale_map(
 ) -> torch.Tensor:
     """Put a non-negative map on a display scale.
 
-    ``"db"``: ``10 / power * log10(max(values, amin))`` dB (so magnitude and power give the same
-    picture), floored at ``top_db`` below each image's maximum over its last two axes;
+    ``"db"``: ``20 / power * log10(max(values, amin))`` dB, i.e. ``20 log10`` of a magnitude
+    (``power=1``) and ``10 log10`` of a power (``power=2``) as librosa's ``amplitude_to_db`` /
+    ``power_to_db``, so both give the same picture; floored at ``top_db`` below each image's
+    maximum over its last two axes;
     ``"log"``: ``log1p(values)``; ``"linear"``: unchanged.
     """
     scale = choice("scale", scale, SCALES)
@@ -79,7 +81,7 @@ def scale_map(
         return values
     if scale == "log":
         return torch.log1p(values.clamp_min(0))
-    db = (10.0 / power) * torch.log10(values.clamp_min(amin))
+    db = (20.0 / power) * torch.log10(values.clamp_min(amin))
     if top_db is not None:
         top_db = positive_float("top_db", top_db)
         peak = db.amax(dim=(-2, -1), keepdim=True)
