@@ -1,0 +1,407 @@
+"""Recipes: TOML → frozen dataclasses, with errors that name the dotted key.
+
+A recipe has the sections ``data``, ``windows``, ``transform``, ``render``, ``model``, ``train``,
+``eval`` and ``output`` (every key optional; defaults below). Unknown sections or keys and values
+of the wrong type are a :class:`~sigalex.errors.ConfigError` naming the key, e.g.
+``train.lr = -1.0: must be > 0``. ``--set section.key=value`` overrides are checked the same way.
+The resolved recipe is written back as TOML into every run directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError, SigalexError
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where examples come from."""
+
+    dataset: str = "bonn"  # bonn | chbmit | fsdd | folder | manifest | synthetic
+    root: str = ""  # folder (CSV for manifest); "" = $SIGALEX_DATA/<dataset> or the cache
+    download: bool = True  # fetch a registered dataset when it is not found
+    task: str = "ABCD-E"  # bonn: A-E, ABCD-E, AB-CD-E, 5class
+    source: str = "auto"  # chbmit: edf | npy | auto
+    sample_rate: float = 0.0  # Hz; 0 = the dataset's own rate; else resample to this
+    channels: tuple[str, ...] = ()  # EEG channels (names or patterns); () = all
+    n_recordings: int = 12  # synthetic: recordings to generate
+    duration_s: float = 300.0  # synthetic: length of each recording
+
+
+@dataclass(frozen=True)
+class WindowsConfig:
+    """How recordings are cut into examples."""
+
+    window_s: float = 0.0  # 0 = one example per recording (Bonn segments, FSDD clips)
+    stride_s: float = 0.0  # 0 = window_s (no overlap)
+    length_s: float = 0.0  # whole recordings: pad/crop to this length; 0 = the longest
+    fit: str = "pad_or_crop"  # pad | crop | pad_or_crop
+    min_overlap: float = 0.5  # fraction of a window an annotation must cover to label it
+    default_label: str = "background"  # label of windows no annotation covers
+
+
+@dataclass(frozen=True)
+class TransformConfig:
+    """The time-frequency transform: ``method`` plus its parameters (``sigalex transforms``)."""
+
+    method: str = "stft"
+    params: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """Maps → images (see :class:`sigalex.render.Render`)."""
+
+    size: int = 227
+    colormap: str = "viridis"
+    channels: str = "mean"  # mean | tile (multichannel EEG)
+    scale: str = "db"
+    top_db: float = 80.0
+    normalize: str = "minmax"
+    vmin: float = 0.0
+    vmax: float = 0.0
+    percentiles: tuple[float, float] = (1.0, 99.0)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network and its starting weights."""
+
+    architecture: str = "alexnet"  # alexnet | alexnet2012
+    weights: str = "imagenet"  # imagenet | a path | none
+    weights_required: bool = False  # True: missing weights are an error, not a warning
+    freeze: str = "none"  # none | features | all_but_head
+    pretrained_lr_scale: float = 1.0  # learning-rate factor for pretrained layers
+    dropout: float = 0.5
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation."""
+
+    epochs: int = 10
+    batch_size: int = 32
+    optimizer: str = "sgd"  # sgd | adamw
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"  # cosine | step | none
+    warmup_epochs: int = 0
+    balance: str = "weights"  # none | weights (class-weighted loss) | sampler
+    time_shift_s: float = 0.0  # random circular shift of each raw window, up to this
+    time_masks: int = 0  # SpecAugment: masks across time per example
+    freq_masks: int = 0  # SpecAugment: masks across frequency per example
+    mask_fraction: float = 0.1  # widest mask, as a fraction of the axis
+    early_stopping_patience: int = 0  # epochs without improvement; 0 = off
+    monitor: str = "balanced_accuracy"  # validation metric for best checkpoint / stopping
+    seed: int = 0
+    deterministic: bool = False
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: bool = True  # bf16 autocast on CUDA
+    channels_last: bool = True
+    num_workers: int = 0
+    max_steps_per_epoch: int = 0  # 0 = all; for smoke tests
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """How data is split and scored."""
+
+    split: str = "grouped"  # grouped | stratified | official | kfold | logo
+    test_fraction: float = 0.2
+    val_fraction: float = 0.1
+    folds: int = 5  # kfold
+    seed: int = 0
+    positive_class: str = ""  # binary tasks: class for sensitivity/specificity
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """Where runs go."""
+
+    dir: str = "runs"
+    name: str = ""  # default: the recipe's file name
+    examples_per_class: int = 6
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole recipe."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    windows: WindowsConfig = field(default_factory=WindowsConfig)
+    transform: TransformConfig = field(default_factory=TransformConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+
+SECTIONS = {f.name: f.type for f in dataclasses.fields(Config)}
+_SECTION_TYPES = {
+    "data": DataConfig,
+    "windows": WindowsConfig,
+    "transform": TransformConfig,
+    "render": RenderConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+    "eval": EvalConfig,
+    "output": OutputConfig,
+}
+
+CHOICES = {
+    "data.dataset": ("bonn", "chbmit", "fsdd", "folder", "manifest", "synthetic"),
+    "data.task": ("A-E", "ABCD-E", "AB-CD-E", "5class"),
+    "data.source": ("auto", "edf", "npy"),
+    "windows.fit": ("pad", "crop", "pad_or_crop"),
+    "render.channels": ("mean", "tile"),
+    "model.architecture": ("alexnet", "alexnet2012"),
+    "model.freeze": ("none", "features", "all_but_head"),
+    "train.optimizer": ("sgd", "adamw"),
+    "train.schedule": ("cosine", "step", "none"),
+    "train.balance": ("none", "weights", "sampler"),
+    "train.monitor": ("accuracy", "balanced_accuracy", "f1_macro", "auroc", "loss"),
+    "eval.split": ("grouped", "stratified", "official", "kfold", "logo"),
+}
+NON_NEGATIVE = {
+    "data.sample_rate", "windows.window_s", "windows.stride_s", "windows.length_s",
+    "train.momentum", "train.weight_decay", "train.warmup_epochs", "train.time_shift_s",
+    "train.time_masks", "train.freq_masks", "train.early_stopping_patience", "train.num_workers",
+    "train.max_steps_per_epoch", "train.seed", "eval.seed", "model.dropout",
+}  # fmt: skip
+POSITIVE = {
+    "data.n_recordings", "data.duration_s", "render.size", "render.top_db", "train.epochs",
+    "train.batch_size", "train.lr", "model.pretrained_lr_scale", "eval.folds",
+    "output.examples_per_class",
+}  # fmt: skip
+FRACTIONS = {
+    "windows.min_overlap", "eval.test_fraction", "eval.val_fraction", "train.mask_fraction",
+    "model.dropout",
+}  # fmt: skip
+
+
+def _unknown(key: str, options) -> ConfigError:
+    options = sorted(options)
+    close = difflib.get_close_matches(key.rsplit(".", 1)[-1], options, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return ConfigError(f"unknown key {key!r}{hint}; known: {', '.join(options)}")
+
+
+def _coerce(key: str, value, annotation):
+    """Check ``value`` against a field's type; returns it in that type."""
+    origin = typing.get_origin(annotation)
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} = {value!r}: must be true or false")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} = {value!r}: must be an integer")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key} = {value!r}: must be a number")
+        if not math.isfinite(value):
+            raise ConfigError(f"{key} = {value!r}: must be finite")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} = {value!r}: must be a string")
+        return value
+    if origin is tuple:
+        args = typing.get_args(annotation)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} = {value!r}: must be a list")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(f"{key}[{i}]", v, args[0]) for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{key} = {value!r}: must be a list of {len(args)} values")
+        return tuple(
+            _coerce(f"{key}[{i}]", v, a) for i, (v, a) in enumerate(zip(value, args, strict=True))
+        )
+    if origin in (typing.Union, types.UnionType):
+        raise ConfigError(f"{key}: unsupported type {annotation}")  # not used in sections
+    raise ConfigError(f"{key}: unsupported type {annotation}")
+
+
+def _check_value(key: str, value) -> None:
+    if key in CHOICES and value not in CHOICES[key]:
+        close = difflib.get_close_matches(str(value), CHOICES[key], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"{key} = {value!r}{hint}: must be one of {', '.join(CHOICES[key])}")
+    if key in POSITIVE and not value > 0:
+        raise ConfigError(f"{key} = {value!r}: must be > 0")
+    if key in NON_NEGATIVE and value < 0:
+        raise ConfigError(f"{key} = {value!r}: must be >= 0")
+    if key in FRACTIONS and not 0 <= value <= 1:
+        raise ConfigError(f"{key} = {value!r}: must be between 0 and 1")
+
+
+def _section(name: str, table) -> object:
+    cls = _SECTION_TYPES[name]
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"[{name}] must be a table; got {table!r}")
+    if cls is TransformConfig:
+        table = dict(table)
+        method = table.pop("method", TransformConfig.method)
+        if not isinstance(method, str):
+            raise ConfigError(f"transform.method = {method!r}: must be a string")
+        nested = table.pop("params", {})
+        params = {**dict(nested), **table}
+        _check_transform(method, params)
+        return TransformConfig(method=method, params=types.MappingProxyType(params))
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for key, value in table.items():
+        dotted = f"{name}.{key}"
+        if key not in hints:
+            raise _unknown(dotted, hints)
+        values[key] = _coerce(dotted, value, hints[key])
+        _check_value(dotted, values[key])
+    return cls(**values)
+
+
+def _check_transform(method: str, params: dict) -> None:
+    from .transforms import available_transforms, transform_parameters
+
+    if method not in available_transforms():
+        close = difflib.get_close_matches(method, available_transforms(), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(
+            f"transform.method = {method!r}{hint}: unknown transform; available: "
+            f"{', '.join(available_transforms())}"
+        )
+    allowed = transform_parameters(method)
+    for key in params:
+        if key not in allowed:
+            raise _unknown(f"transform.{key}", allowed)
+
+
+def from_dict(raw: Mapping) -> Config:
+    """Build and check a :class:`Config` from nested mappings (parsed TOML)."""
+    sections = {}
+    for name, table in raw.items():
+        if name not in _SECTION_TYPES:
+            raise _unknown(name, _SECTION_TYPES)
+        sections[name] = _section(name, table)
+    cfg = Config(**sections)
+    _check_consistency(cfg)
+    return cfg
+
+
+def _check_consistency(cfg: Config) -> None:
+    """Checks across keys that no single value can make."""
+    if cfg.render.normalize == "fixed" and not cfg.render.vmax > cfg.render.vmin:
+        raise ConfigError(
+            f"render.normalize = 'fixed' needs render.vmax > render.vmin; got vmin="
+            f"{cfg.render.vmin}, vmax={cfg.render.vmax}"
+        )
+    if cfg.eval.test_fraction + cfg.eval.val_fraction >= 1:
+        raise ConfigError(
+            f"eval.test_fraction + eval.val_fraction = "
+            f"{cfg.eval.test_fraction + cfg.eval.val_fraction:g}: must leave data to train on"
+        )
+    if cfg.model.architecture == "alexnet2012" and cfg.model.weights.lower() not in ("none", ""):
+        raise ConfigError(
+            f"model.weights = {cfg.model.weights!r}: the 2012 paper network trains from scratch; "
+            'set model.weights = "none"'
+        )
+
+
+def parse_override(text: str) -> tuple[list[str], object]:
+    """``"train.lr=0.001"`` → (["train", "lr"], 0.001); the value is read as TOML."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected section.key=value")
+    key, value = (part.strip() for part in text.split("=", 1))
+    path = key.split(".")
+    if len(path) != 2 or not all(path):
+        raise ConfigError(f"--set {text!r}: the key must be section.key")
+    try:
+        parsed = tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value  # a bare word: take it as a string
+    return path, parsed
+
+
+def load_config(path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a TOML recipe and apply ``section.key=value`` overrides.
+
+    Raises
+    ------
+    ConfigError
+        Missing or malformed file, unknown section or key, bad value.
+    """
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such recipe") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    for text in overrides:
+        (section, key), value = parse_override(text)
+        raw.setdefault(section, {})
+        if not isinstance(raw[section], dict):
+            raise ConfigError(f"--set {text!r}: [{section}] is not a table")
+        raw[section][key] = value
+    try:
+        cfg = from_dict(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    if not cfg.output.name:
+        cfg = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, name=path.stem))
+    return cfg
+
+
+def to_dict(cfg: Config) -> dict:
+    """Plain nested dict of a config (transform params flattened into ``[transform]``)."""
+    out = {}
+    for f in dataclasses.fields(cfg):
+        section = getattr(cfg, f.name)
+        if isinstance(section, TransformConfig):
+            out[f.name] = {"method": section.method, **dict(section.params)}
+        else:
+            out[f.name] = {
+                k.name: list(v) if isinstance(v := getattr(section, k.name), tuple) else v
+                for k in dataclasses.fields(section)
+            }
+    return out
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if value is None:
+        raise SigalexError("TOML has no null")
+    raise SigalexError(f"cannot write {value!r} as TOML")
+
+
+def to_toml(cfg: Config) -> str:
+    """The config as TOML text that :func:`load_config` reads back to an equal config."""
+    lines = []
+    for section, table in to_dict(cfg).items():
+        lines.append(f"[{section}]")
+        for key, value in table.items():
+            if value is None:
+                continue
+            lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
