@@ -103,8 +103,15 @@ class NpySource:
 
     def __init__(self, path: Path, sample_rate: float):
         with open(path, "rb") as fh:
-            version = np.lib.format.read_magic(fh)
-            shape, _, dtype = np.lib.format._read_array_header(fh, version)
+            major, _ = np.lib.format.read_magic(fh)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if major == 1
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, fortran, dtype = read_header(fh)
+            if fortran or len(shape) != 2:
+                raise ValueError(f"{path}: expected a C-order (n_channels, n_times) array")
             self._offset = fh.tell()
         self.n_channels, self.n_times = shape
         self._dtype = np.dtype(dtype)
@@ -185,7 +192,11 @@ def main(argv=None) -> int:
         cmd = [sys.executable, __file__, "--child", str(path), kind]
         cmd += ["--sample-rate", str(args.sample_rate), "--window-s", str(args.window_s)]
         cmd += ["--stride-s", str(stride_s)]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode:
+            sys.stderr.write(proc.stderr)
+            return proc.returncode
+        out = proc.stdout
     res = json.loads(out.strip().splitlines()[-1])
     res.pop("checksum")
     res.update(file_mb=round(size_mb, 1), build_s=round(build_s, 1))
