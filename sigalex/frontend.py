@@ -14,8 +14,10 @@ from .render import Render, to_pil, to_uint8
 from .transforms import build_transform, transform_parameters
 
 #: Keyword arguments that configure rendering; every other keyword goes to the transform.
+#: ``power`` comes from the transform; ``output`` is the transform's (Hilbert's
+#: ``output="frequency"``): the front end always renders float images (``spectrogram`` uint8).
 RENDER_PARAMETERS = tuple(
-    p for p in inspect.signature(Render.__init__).parameters if p not in ("self", "power")
+    p for p in inspect.signature(Render.__init__).parameters if p not in ("self", "power", "output")
 )
 
 
