@@ -33,6 +33,8 @@ def as_signal(signal, *, name: str = "signal", min_length: int = 1) -> torch.Ten
             raise ParameterError(f"{name} cannot be read as an array: {exc}") from exc
         if arr.dtype.kind not in "iuf":
             raise ParameterError(f"{name} must be real numbers; got dtype {arr.dtype}")
+        if arr.ndim == 0:  # np.ascontiguousarray would make it 1-D
+            raise ParameterError(f"{name} must have a time axis; got a scalar")
         x = torch.from_numpy(np.ascontiguousarray(arr))
     if x.is_complex() or x.dtype == torch.bool:
         raise ParameterError(f"{name} must be real numbers; got dtype {x.dtype}")
