@@ -7,30 +7,67 @@ The public API:
   ``(batch, 3, size, size)`` on the windows' device.
 - :mod:`sigalex.transforms`: ``stft``, ``mel``, ``cwt``, ``hilbert`` (functions and modules).
 - :mod:`sigalex.render`: scaling, normalisation, channel fusion, colormaps, PNG output.
-- :func:`load_recording` and :class:`Recording`: reading signal files.
+- :func:`load_recording` / :func:`open_recording` (lazy EDF) and :class:`Recording`: reading
+  signal files; :func:`write_edf`.
+- :func:`make_windows`, :func:`iter_windows`, :class:`WindowDataset`: windows and their labels;
+  :func:`grouped_split` and friends: honest splits. :mod:`sigalex.datasets`: dataset layouts,
+  the registry and verified downloads; :mod:`sigalex.annotations`, :mod:`sigalex.preprocess`,
+  :mod:`sigalex.synthetic`.
 """
 
 __version__ = "0.1.0"
 
 from .errors import ConfigError, DataError, ParameterError, SigalexError
 from .frontend import ImageFrontend, spectrogram, to_image
-from .io import Annotation, Recording, load_recording
+from .io import (
+    Annotation,
+    EdfRecording,
+    Recording,
+    load_recording,
+    open_recording,
+    select_channels,
+    write_edf,
+)
 from .render import Render, save_png
+from .splits import (
+    Split,
+    group_kfold,
+    grouped_split,
+    leave_one_group_out,
+    official_split,
+    stratified_split,
+)
 from .transforms import available_transforms
+from .windows import Window, WindowDataset, fit_length, iter_windows, make_windows
 
 __all__ = [
     "Annotation",
     "ConfigError",
     "DataError",
+    "EdfRecording",
     "ImageFrontend",
     "ParameterError",
     "Recording",
     "Render",
     "SigalexError",
+    "Split",
+    "Window",
+    "WindowDataset",
     "__version__",
     "available_transforms",
+    "fit_length",
+    "group_kfold",
+    "grouped_split",
+    "iter_windows",
+    "leave_one_group_out",
     "load_recording",
+    "make_windows",
+    "official_split",
+    "open_recording",
     "save_png",
+    "select_channels",
     "spectrogram",
+    "stratified_split",
     "to_image",
+    "write_edf",
 ]

@@ -14,10 +14,9 @@ from .render import Render, to_pil, to_uint8
 from .transforms import build_transform, transform_parameters
 
 #: Keyword arguments that configure rendering; every other keyword goes to the transform.
-#: ``power`` comes from the transform; ``output`` is the transform's (Hilbert's
-#: ``output="frequency"``): the front end always renders float images (``spectrogram`` uint8).
+#: ``power`` comes from the transform.
 RENDER_PARAMETERS = tuple(
-    p for p in inspect.signature(Render.__init__).parameters if p not in ("self", "power", "output")
+    p for p in inspect.signature(Render.__init__).parameters if p not in ("self", "power")
 )
 
 
@@ -122,9 +121,9 @@ def spectrogram(
         )
     if device is not None:
         x = x.to(device)
-    frontend = ImageFrontend(sample_rate, method, size=size, colormap=colormap, **params).to(
-        x.device
-    )
+    params.setdefault("image_dtype", "uint8")  # straight to 8-bit: no float round trip
+    frontend = ImageFrontend(sample_rate, method, size=size, colormap=colormap, **params)
+    frontend = frontend.to(x.device)
     if x.shape[-1] < frontend.transform.min_length():
         raise ParameterError(
             f"signal is too short for {method}: n_times={x.shape[-1]} samples, at least "

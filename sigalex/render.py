@@ -196,7 +196,7 @@ class Render(nn.Module):
         See :func:`scale_map`. ``power`` is that of the transform (1 magnitude, 2 power).
     normalize, vmin, vmax, percentiles
         See :func:`normalize_map`.
-    output : {"float", "uint8"}
+    image_dtype : {"float", "uint8"}
         Float images in [0, 1] (for a model) or uint8 (for files).
 
     Returns ``(batch, 3, H, W)`` for ``mean``/``tile`` and ``(batch, n_channels, 3, H, W)`` for
@@ -217,11 +217,11 @@ class Render(nn.Module):
         vmin: float | None = None,
         vmax: float | None = None,
         percentiles: tuple[float, float] = (1.0, 99.0),
-        output: str = "float",
+        image_dtype: str = "float",
     ):
         super().__init__()
         self.size = _size(size)
-        self.output = choice("output", output, ("float", "uint8"))
+        self.image_dtype = choice("image_dtype", image_dtype, ("float", "uint8"))
         self.colormap = colormap
         self.channels = choice("channels", channels, CHANNEL_MODES)
         self.scale = choice("scale", scale, SCALES)
@@ -295,9 +295,9 @@ class Render(nn.Module):
         else:
             levels = resize(apply_colormap(flat, lut8.to(unit.dtype)), self.size)
             rgb8 = levels.round_().clamp_(0, 255)
-            if self.output == "uint8":
+            if self.image_dtype == "uint8":
                 rgb8 = rgb8.to(torch.uint8)
-        if self.output == "float":
+        if self.image_dtype == "float":
             rgb = rgb8.to(unit.dtype).div_(255)
         else:
             rgb = rgb8

@@ -218,14 +218,14 @@ def test_render_output_uint8_and_float_path_agree(rng, monkeypatch):
     for channels in ("mean", "tile", "each"):
         for size in (227, (50, 90)):
             fast = Render(size=size, channels=channels)(maps)
-            as_uint8 = Render(size=size, channels=channels, output="uint8")(maps)
+            as_uint8 = Render(size=size, channels=channels, image_dtype="uint8")(maps)
             assert as_uint8.dtype == torch.uint8
             torch.testing.assert_close(fast, as_uint8.double() / 255, rtol=0, atol=1e-12)
             # The float path (used on GPUs) must agree with the uint8 CPU path within one 8-bit
             # level: the guarantee CPU/GPU parity relies on.
             monkeypatch.setattr(Render, "uint8_on_cpu", False)
             slow = Render(size=size, channels=channels)(maps)
-            slow8 = Render(size=size, channels=channels, output="uint8")(maps)
+            slow8 = Render(size=size, channels=channels, image_dtype="uint8")(maps)
             monkeypatch.setattr(Render, "uint8_on_cpu", True)
             assert (fast - slow).abs().max() <= LEVEL
             assert (as_uint8.int() - slow8.int()).abs().max() <= 1
@@ -357,7 +357,7 @@ def test_batch_consistency_of_render(rng):
         (dict(channels="stack"), "channels 'stack'"),
         (dict(scale="decibel"), "scale 'decibel'"),
         (dict(top_db=-10.0), "top_db=-10"),
-        (dict(output="png"), "output 'png'"),
+        (dict(image_dtype="png"), "image_dtype 'png'"),
     ],
 )
 def test_render_rejects_bad_parameters(kwargs, pattern):

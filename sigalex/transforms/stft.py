@@ -33,13 +33,17 @@ def make_window(window, win_length: int) -> np.ndarray:
 def frame_times(
     n_times: int, sample_rate: float, *, n_fft: int, hop_length: int, center: bool
 ) -> torch.Tensor:
-    """Centre time (s) of each STFT frame, float64, shape ``(n_frames,)``."""
-    if center:
-        n_frames = 1 + n_times // hop_length
-        starts = torch.arange(n_frames, dtype=torch.float64) * hop_length
-        return starts / sample_rate
-    n_frames = 1 + (n_times - n_fft) // hop_length
+    """Time (s) of each STFT frame, float64, shape ``(n_frames,)``.
+
+    With ``center`` the signal is padded by ``n_fft // 2`` on both sides and frame ``t`` is
+    placed at ``t * hop_length / sample_rate`` (librosa's ``frames_to_time``); without, at the
+    middle of its ``n_fft`` samples.
+    """
+    pad = 2 * (n_fft // 2) if center else 0
+    n_frames = 1 + (n_times + pad - n_fft) // hop_length
     starts = torch.arange(n_frames, dtype=torch.float64) * hop_length
+    if center:
+        return starts / sample_rate
     return (starts + n_fft / 2) / sample_rate
 
 
