@@ -139,6 +139,86 @@ def _cmd_transforms(args) -> int:
     return 0
 
 
+def _add_run(sub) -> None:
+    p = sub.add_parser(
+        "run",
+        help="train and evaluate a recipe (TOML), leaving a run directory",
+        description="Train AlexNet on the images a recipe describes and evaluate it; writes "
+        "runs/<name>-<timestamp>/ with config.toml, checkpoint.pt, history.csv, metrics.json "
+        "and plots/.",
+        epilog="Example: sigalex run pipelines/eeg-seizure.toml --set train.epochs=3",
+    )
+    p.add_argument("config", type=Path, help="recipe (TOML)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a recipe value, e.g. --set train.lr=0.001 (repeatable)",
+    )
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the recipe's)")
+    p.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="continue an interrupted run from its last.pt (uses the run's own config.toml)",
+    )
+    p.set_defaults(func=_cmd_run)
+
+
+def _cmd_run(args) -> int:
+    from .train import run_recipe
+
+    run_recipe(args.config, overrides=args.overrides, device=args.device, resume=args.resume)
+    return 0
+
+
+def _add_validate(sub) -> None:
+    p = sub.add_parser(
+        "validate",
+        help="check a recipe and its data without training",
+        description="Load a recipe, find its dataset, cut and split the windows and build the "
+        "front end, reporting any problem; trains nothing.",
+    )
+    p.add_argument("config", type=Path, help="recipe (TOML)")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE"
+    )
+    p.add_argument(
+        "--config-only",
+        action="store_true",
+        help="check the recipe's keys and values, not the data",
+    )
+    p.set_defaults(func=_cmd_validate)
+
+
+def _cmd_validate(args) -> int:
+    from .config import load_config
+
+    cfg = load_config(args.config, args.overrides)
+    if args.config_only:
+        print(f"{args.config}: recipe OK")
+        return 0
+    from .train import validate
+
+    data = validate(cfg)
+    counts = {c: int((data.targets == i).sum()) for i, c in enumerate(data.classes)}
+    split = data.splits[0]
+    print(
+        f"{args.config}: OK\n"
+        f"  dataset {cfg.data.dataset} at {data.dataset_root}\n"
+        f"  {len(data.windows)} windows of {data.n_times} samples at {data.sample_rate:g} Hz, "
+        f"{data.n_channels} channel(s)\n"
+        f"  classes {counts}\n"
+        f"  split: {split.description}: train {len(split.train)}, val {len(split.val)}, "
+        f"test {len(split.test)}" + (f" ({len(data.splits)} folds)" if len(data.splits) > 1 else "")
+    )
+    for note in data.notes[:10]:
+        print(f"  note: {note}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sigalex",
@@ -146,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"sigalex {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_run(sub)
+    _add_validate(sub)
     _add_render(sub)
     _add_transforms(sub)
     return parser
