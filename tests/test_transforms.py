@@ -149,7 +149,8 @@ def test_stft_tone_peaks_in_its_bin():
 
 @pytest.mark.parametrize("n_times", [1000, 1001, 1023])
 @pytest.mark.parametrize(
-    ("center", "n_fft", "hop"), [(True, 128, 32), (False, 128, 32), (True, 64, 50)]
+    ("center", "n_fft", "hop"),
+    [(True, 128, 32), (False, 128, 32), (True, 64, 50), (True, 33, 5), (False, 33, 5)],
 )
 def test_stft_times(n_times, center, n_fft, hop):
     sr = 250.0
@@ -159,6 +160,11 @@ def test_stft_times(n_times, center, n_fft, hop):
         -1
     ]
     assert n_frames == ref_frames == len(got.times)
+    if not center and n_fft % 2:
+        # odd n_fft without centring: sigalex places the frame at start + n_fft / 2 (the peak
+        # of the periodic window), librosa at start + n_fft // 2: half a sample apart, by
+        # convention; only the count is compared
+        return
     if center:
         ref = librosa.frames_to_time(np.arange(n_frames), sr=sr, hop_length=hop)
     else:  # frame t spans [t*hop, t*hop + n_fft): its centre
