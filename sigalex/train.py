@@ -783,7 +783,7 @@ def _finish_fold(trainer: Trainer, fold_dir: Path) -> dict:
     )
     metrics["loss"] = loss
     plot_dir = fold_dir / "plots"
-    plots.plot_history(trainer.history, plot_dir / "training.png")
+    plots.plot_history(trainer.history, plot_dir / "training.png", best_epoch=trainer.best_epoch)
     plots.plot_confusion(metrics["confusion_matrix"], data.classes, plot_dir / "confusion.png")
     if metrics.get("auroc") is not None:
         plots.plot_roc(roc_curves(y, p, data.classes), plot_dir / "roc.png")

@@ -1,0 +1,225 @@
+"""``sigalex run``: the whole loop on tiny synthetic EDFs, resume, interruption and bad recipes.
+
+AlexNet is slow on a CPU, so these runs use 64×64 images, batches of 8 and two steps an epoch;
+they check the plumbing and the run directory, not accuracy (that lives in recipes/benchmarks).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sigalex import cli
+from sigalex.config import load_config
+from sigalex.errors import ConfigError, DataError
+from sigalex.train import (
+    Trainer,
+    load_checkpoint,
+    run,
+    run_recipe,
+    spec_augment,
+    time_shift,
+    validate,
+)
+
+TINY = """
+[data]
+dataset = "synthetic"
+root = "{root}"
+n_recordings = 4
+duration_s = 40.0
+
+[windows]
+window_s = 4.0
+stride_s = 4.0
+
+[transform]
+method = "stft"
+n_fft = 128
+hop_length = 32
+fmax = 40.0
+
+[render]
+size = 64
+
+[model]
+weights = "none"
+
+[train]
+epochs = 2
+batch_size = 8
+max_steps_per_epoch = 2
+lr = 0.001
+optimizer = "adamw"
+
+[eval]
+split = "grouped"
+test_fraction = 0.25
+val_fraction = 0.25
+positive_class = "seizure"
+
+[output]
+dir = "{out}"
+examples_per_class = 2
+"""
+
+
+@pytest.fixture(scope="module")
+def synthetic_root(tmp_path_factory) -> Path:
+    from sigalex.synthetic import write_synthetic_dataset
+
+    root = tmp_path_factory.mktemp("synthetic")
+    write_synthetic_dataset(
+        root, 4, duration_s=40.0, n_seizures=(1, 1), seizure_duration_s=(10, 14)
+    )
+    return root
+
+
+@pytest.fixture()
+def recipe(tmp_path, synthetic_root) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY.format(root=synthetic_root, out=tmp_path / "runs"))
+    return path
+
+
+def test_run_writes_a_complete_run_directory(recipe):
+    run_dir = run_recipe(recipe)
+    names = {p.name for p in run_dir.iterdir()}
+    assert {
+        "config.toml",
+        "checkpoint.pt",
+        "last.pt",
+        "history.csv",
+        "metrics.json",
+        "plots",
+    } <= names
+    assert not [p for p in run_dir.rglob("*.tmp")]  # atomic writes leave no temporaries
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for key in ("accuracy", "balanced_accuracy", "f1_macro", "per_class", "sensitivity",
+                "specificity", "auroc", "confusion_matrix", "split", "weights_used", "device"):  # fmt: skip
+        assert key in metrics, key
+    assert metrics["weights_used"] == "random"
+    assert "grouped by subject" in metrics["split"]
+    cm = np.array(metrics["confusion_matrix"])
+    assert cm.sum() == metrics["n_test"] > 0
+
+    history = (run_dir / "history.csv").read_text().strip().splitlines()
+    assert history[0].startswith("epoch,train_loss,train_accuracy,val_loss")
+    assert len(history) == 3  # header + 2 epochs
+
+    ckpt = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    assert ckpt["classes"] == ["background", "seizure"]
+    assert ckpt["config"]["transform"] == {
+        "method": "stft",
+        "n_fft": 128,
+        "hop_length": 32,
+        "fmax": 40.0,
+    }
+    assert ckpt["sample_rate"] == 256.0 and ckpt["n_times"] == 1024 and ckpt["n_channels"] == 18
+    assert "state_dict" in ckpt and "version" in ckpt
+
+    assert load_config(run_dir / "config.toml") == load_config(recipe)
+    for plot in ("training.png", "confusion.png", "roc.png", "examples.png"):
+        assert (run_dir / "plots" / plot).stat().st_size > 1000
+
+
+def test_interrupted_run_resumes_from_last_epoch(recipe, monkeypatch, capsys):
+    calls = {"n": 0}
+    original = Trainer.train_epoch
+
+    def flaky(self):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # Ctrl-C during the second epoch
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "train_epoch", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        run_recipe(recipe)
+    assert "--resume" in capsys.readouterr().err
+    run_dir = next((recipe.parent / "runs").iterdir())
+    last = load_checkpoint(run_dir / "last.pt")
+    assert last["epoch"] == 1 and "optimizer" in last
+    assert not (run_dir / "metrics.json").exists()
+
+    monkeypatch.setattr(Trainer, "train_epoch", original)
+    assert run_recipe(recipe, resume=run_dir) == run_dir
+    assert len(load_checkpoint(run_dir / "last.pt")["history"]) == 2
+    assert (run_dir / "metrics.json").is_file()
+
+
+def test_corrupt_checkpoint_on_resume_fails_before_training(recipe):
+    run_dir = recipe.parent / "runs" / "broken"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.toml").write_text(recipe.read_text())
+    (run_dir / "last.pt").write_bytes(b"\x00garbage")
+    with pytest.raises(DataError, match=r"last\.pt: corrupt or unreadable checkpoint"):
+        run_recipe(recipe, resume=run_dir)
+
+
+def test_bad_recipes_fail_before_training(recipe, tmp_path, monkeypatch):
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(Trainer, "fit", no_training)
+    cfg = load_config(recipe)
+    too_short = dataclasses.replace(cfg, windows=dataclasses.replace(cfg.windows, window_s=0.25))
+    with pytest.raises(ConfigError, match="too short"):
+        run(too_short)
+    nyquist = load_config(recipe, ["transform.fmax=200.0"])
+    with pytest.raises(ConfigError, match="Nyquist"):
+        run(nyquist)
+    few = load_config(recipe, ["eval.test_fraction=0.5", "eval.val_fraction=0.4"])
+    with pytest.raises(ConfigError, match="eval.split"):
+        run(few)
+    monkeypatch.setenv("SIGALEX_DATA", str(tmp_path / "nothing-here"))
+    missing = load_config(recipe, ['data.dataset="bonn"', 'data.root=""', "data.download=false"])
+    with pytest.raises(DataError, match=r"synthetic-seizure\.toml"):
+        run(missing)
+
+
+def test_cli_run_and_validate(recipe, capsys):
+    assert cli.main(["validate", str(recipe)]) == 0
+    out = capsys.readouterr().out
+    assert "OK" in out and "40 windows" in out and "grouped by subject" in out
+    assert cli.main(["validate", str(recipe), "--set", "train.lr=-1"]) == 1
+    assert "train.lr = -1" in capsys.readouterr().err
+    assert cli.main(["run", str(recipe), "--set", "train.epochs=1", "--device", "cpu"]) == 0
+    assert "test accuracy" in capsys.readouterr().out
+
+
+def test_validate_reports_the_split(recipe):
+    data = validate(load_config(recipe))
+    split = data.splits[0]
+    groups = data.groups
+    sides = [set(groups[split.train]), set(groups[split.val]), set(groups[split.test])]
+    assert not (sides[0] & sides[1] or sides[0] & sides[2] or sides[1] & sides[2])
+
+
+def test_time_shift_is_a_circular_shift():
+    x = torch.arange(20, dtype=torch.float32).view(2, 1, 10)
+    torch.manual_seed(0)
+    y = time_shift(x, 3)
+    for i in range(2):
+        shift = int((y[i, 0] == x[i, 0, 0]).nonzero()[0, 0])
+        torch.testing.assert_close(y[i, 0], torch.roll(x[i, 0], shift))
+    assert torch.equal(time_shift(x, 0), x)
+
+
+def test_spec_augment_masks_whole_bands():
+    maps = torch.ones(4, 2, 20, 30)
+    out = spec_augment(maps, time_masks=1, freq_masks=1, fraction=0.2)
+    assert out.shape == maps.shape
+    zero = out == 0
+    # a masked column is zero at every frequency and channel; at most 20% of columns/rows
+    cols = zero.all(dim=2).all(dim=1)
+    rows = zero.all(dim=3).all(dim=1)
+    assert (cols.sum(1) <= 6).all() and (rows.sum(1) <= 4).all()
+    assert torch.equal(zero, (cols[:, None, None, :] | rows[:, None, :, None]).expand_as(zero))
+    assert torch.equal(spec_augment(maps, time_masks=0, freq_masks=0, fraction=0.2), maps)
