@@ -5,6 +5,7 @@ the real-data directory and a few small signals.
   false, so GPU cases show up as skipped in the report instead of silently vanishing.
 - ``cpu_and_cuda()``: ``@pytest.mark.parametrize("device", cpu_and_cuda())`` runs a test on the
   CPU and (marked ``needs_cuda``) on the GPU, as torchvision's test-suite does.
+- ``@pytest.mark.needs_data``: skipped, with a reason, when the data folder is missing.
 - ``data_dir``: the real datasets (``$SIGALEX_DATA``, else ``<repo>/../shared/data``); tests
   that use it are skipped with a clear reason when it is missing.
 """
@@ -31,14 +32,19 @@ def cpu_and_cuda():
 
 
 def pytest_collection_modifyitems(config, items):
-    if cuda_available():
-        return
-    skip_cuda = pytest.mark.skip(
-        reason="needs_cuda: no CUDA device (torch.cuda.is_available() is False)"
-    )
+    skips = {}
+    if not cuda_available():
+        skips["needs_cuda"] = pytest.mark.skip(
+            reason="needs_cuda: no CUDA device (torch.cuda.is_available() is False)"
+        )
+    if not _data_root().is_dir():
+        skips["needs_data"] = pytest.mark.skip(
+            reason=f"needs_data: real data not found at {_data_root()}; set SIGALEX_DATA"
+        )
     for item in items:
-        if item.get_closest_marker("needs_cuda") is not None:
-            item.add_marker(skip_cuda)
+        for marker, skip in skips.items():
+            if item.get_closest_marker(marker) is not None:
+                item.add_marker(skip)
 
 
 def _data_root() -> Path:
