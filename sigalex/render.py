@@ -301,7 +301,7 @@ class Render(nn.Module):
             rgb = rgb8.to(unit.dtype).div_(255)
         else:
             rgb = rgb8
-        rgb = rgb.reshape(batch, n_images, 3, *self.size)
+        rgb = rgb.unflatten(0, (batch, n_images))  # a view, whatever the memory layout
         return rgb if self.channels == "each" else rgb[:, 0]
 
     def extra_repr(self) -> str:

@@ -87,8 +87,9 @@ def mel_filterbank(
 class Mel(_STFTBase):
     """Mel spectrogram, matching ``librosa.feature.melspectrogram`` for the same parameters.
 
-    Parameters are those of :class:`~sigalex.transforms.STFT` (defaults as librosa:
-    ``n_fft=2048``, ``hop_length=win_length // 4``, ``power=2``) plus ``n_mels``, ``fmin``,
+    Parameters are those of :class:`~sigalex.transforms.STFT` (defaults ``n_fft=2048``,
+    ``power=2`` as librosa; ``hop_length=win_length // 4``, which is librosa's 512 only at its
+    default ``n_fft``) plus ``n_mels``, ``fmin``,
     ``fmax`` (Hz, default Nyquist), ``htk`` (HTK formula instead of Slaney's) and ``norm``
     (``"slaney"`` area normalisation or ``None``). Rows are ordered by ascending centre frequency.
     """

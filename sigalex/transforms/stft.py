@@ -93,8 +93,11 @@ class _STFTBase(Transform):
             center=self.center,
         )
 
-    def _spectrum(self, x: torch.Tensor) -> torch.Tensor:
-        """|STFT|**power of ``x`` ``(batch, n_times)`` → ``(batch, n_fft//2 + 1, n_frames)``."""
+    def _spectrum(self, x: torch.Tensor, bins: slice = slice(None)) -> torch.Tensor:
+        """|STFT|**power of ``x`` ``(batch, n_times)`` → ``(batch, n_bins, n_frames)``.
+
+        ``bins`` selects rows of the ``n_fft // 2 + 1`` before the magnitude is taken.
+        """
         if self.center:
             pad = self.n_fft // 2
             x = torch.nn.functional.pad(x[:, None], (pad, pad), mode=self.pad_mode)[:, 0]
@@ -107,8 +110,11 @@ class _STFTBase(Transform):
             center=False,
             return_complex=True,
         )
-        mag = spec.abs()
-        return mag if self.power == 1.0 else mag.pow(self.power)
+        # |z|^2 from the (re, im) pairs is several times faster than complex abs() on the CPU.
+        power2 = torch.view_as_real(spec[:, bins]).square().sum(-1)
+        if self.power == 2.0:
+            return power2
+        return power2.sqrt() if self.power == 1.0 else power2.pow(self.power / 2)
 
     def extra_repr(self) -> str:
         return (
@@ -186,7 +192,7 @@ class STFT(_STFTBase):
         return self._freqs
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._spectrum(x)[:, self._bins]
+        return self._spectrum(x, self._bins)
 
 
 def stft(signal, sample_rate: float, **params) -> TFMap:
