@@ -47,6 +47,7 @@ __all__ = [
     "EdfRecording",
     "ImageFrontend",
     "ParameterError",
+    "Predictor",
     "Recording",
     "Render",
     "SigalexError",
@@ -71,3 +72,12 @@ __all__ = [
     "to_image",
     "write_edf",
 ]
+
+
+def __getattr__(name: str):
+    """``sigalex.Predictor`` is imported on first use (it pulls in the model code)."""
+    if name == "Predictor":
+        from .predict import Predictor
+
+        return Predictor
+    raise AttributeError(f"module 'sigalex' has no attribute {name!r}")
