@@ -70,7 +70,38 @@ class ImageNetNormalize(nn.Module):
         return (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
 
 
-class AlexNet(nn.Module):
+def _classifier(num_classes: int, dropout: float) -> nn.Sequential:
+    """The fully connected part both variants share (torchvision's indices: 1, 4, 6)."""
+    return nn.Sequential(
+        nn.Dropout(p=dropout),
+        nn.Linear(256 * 6 * 6, 4096),
+        nn.ReLU(inplace=True),
+        nn.Dropout(p=dropout),
+        nn.Linear(4096, 4096),
+        nn.ReLU(inplace=True),
+        nn.Linear(4096, num_classes),
+    )
+
+
+class _AlexNetBase(nn.Module):
+    """ImageNet normalisation → ``features`` → 6×6 average pool → ``classifier``."""
+
+    normalize: nn.Module
+    features: nn.Sequential
+    classifier: nn.Sequential
+
+    @property
+    def head(self) -> nn.Linear:
+        """The last layer, replaced for a task's classes."""
+        return self.classifier[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(self.normalize(x))
+        x = torch.flatten(self.avgpool(x), 1)
+        return self.classifier(x)
+
+
+class AlexNet(_AlexNetBase):
     """AlexNet as torchvision defines it (the "one weird trick" variant, 61.1 M parameters).
 
     ``features`` / ``avgpool`` / ``classifier`` carry torchvision's names and indices, so
@@ -97,28 +128,10 @@ class AlexNet(nn.Module):
             nn.MaxPool2d(kernel_size=3, stride=2),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
-        self.classifier = nn.Sequential(
-            nn.Dropout(p=dropout),
-            nn.Linear(256 * 6 * 6, 4096),
-            nn.ReLU(inplace=True),
-            nn.Dropout(p=dropout),
-            nn.Linear(4096, 4096),
-            nn.ReLU(inplace=True),
-            nn.Linear(4096, num_classes),
-        )
-
-    @property
-    def head(self) -> nn.Linear:
-        """The last layer, replaced for a task's classes."""
-        return self.classifier[-1]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(self.normalize(x))
-        x = torch.flatten(self.avgpool(x), 1)
-        return self.classifier(x)
+        self.classifier = _classifier(num_classes, dropout)
 
 
-class AlexNet2012(nn.Module):
+class AlexNet2012(_AlexNetBase):
     """The network of Krizhevsky, Sutskever & Hinton (2012), on one device, for training from scratch.
 
     96-256-384-384-256 kernels, local response normalisation after conv1 and conv2 (size 5,
@@ -148,15 +161,7 @@ class AlexNet2012(nn.Module):
             nn.MaxPool2d(kernel_size=3, stride=2),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
-        self.classifier = nn.Sequential(
-            nn.Dropout(p=dropout),
-            nn.Linear(256 * 6 * 6, 4096),
-            nn.ReLU(inplace=True),
-            nn.Dropout(p=dropout),
-            nn.Linear(4096, 4096),
-            nn.ReLU(inplace=True),
-            nn.Linear(4096, num_classes),
-        )
+        self.classifier = _classifier(num_classes, dropout)
         self._init_paper()
 
     def _init_paper(self) -> None:
@@ -169,15 +174,6 @@ class AlexNet2012(nn.Module):
         for j, m in enumerate(linears):
             nn.init.normal_(m.weight, 0.0, 0.01)
             nn.init.constant_(m.bias, 0.0 if j == len(linears) - 1 else 1.0)
-
-    @property
-    def head(self) -> nn.Linear:
-        return self.classifier[-1]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(self.normalize(x))
-        x = torch.flatten(self.avgpool(x), 1)
-        return self.classifier(x)
 
 
 ARCHITECTURES = {"alexnet": AlexNet, "alexnet2012": AlexNet2012}
