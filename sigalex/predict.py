@@ -649,7 +649,7 @@ class Predictor:
                     f"{src.name}: read {chunk.shape[-1]} samples at {a}:{b}; the file ends early"
                 )
             view = np.lib.stride_tricks.sliding_window_view(chunk, n_win, axis=-1)
-            x = np.ascontiguousarray(view[:, ::n_stride][:, : k1 - k0].transpose(1, 0, 2))
+            x = np.array(view[:, ::n_stride][:, : k1 - k0].transpose(1, 0, 2), order="C")
             starts = np.arange(k0, k1) * n_stride / src.rate
             yield to_model(x, "pad_or_crop"), starts, starts + n_win / src.rate
 

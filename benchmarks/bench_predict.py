@@ -1,0 +1,209 @@
+"""Windows per second of ``sigalex predict`` end to end vs the AlexNet-only forward, same run.
+
+On 4097-sample single-channel windows at 173.61 Hz (Bonn's shape) with STFT images at 227×227:
+
+- ``alexnet``: the model's forward pass alone on ready images ``(batch, 3, 227, 227)`` (bf16
+  autocast and channels-last on CUDA, as :class:`sigalex.Predictor` runs it);
+- ``predict``: :meth:`Predictor.predict` on a recording in memory: windowing, the batched STFT
+  → colormap → resize front end on the device, the model and the softmax back on the host;
+- ``predict_files``: :meth:`Predictor.predict_files` over ``.npy`` clips on disk (reading in the
+  background thread, windows of many files batched together).
+
+Prints windows/s for each and the ratio to AlexNet alone. ``--long-edf-hours H`` also writes an
+H-hour, 23-channel, 256 Hz EDF and reports the peak memory (max RSS of a child process) of
+classifying it with a 23-channel, 10 s-window model.
+
+    python benchmarks/bench_predict.py                          # CPU
+    python benchmarks/bench_predict.py --device cuda --n-windows 200000 --batch-size 512
+    python benchmarks/bench_predict.py --long-edf-hours 24      # peak memory on a day of EEG
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+SAMPLE_RATE = 173.61
+N_TIMES = 4097
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def make_predictor(
+    device, batch_size: int, *, n_channels=1, sample_rate=SAMPLE_RATE, n_times=N_TIMES, names=()
+):
+    from sigalex.frontend import ImageFrontend
+    from sigalex.models import build_model
+    from sigalex.predict import Predictor
+
+    torch.manual_seed(0)
+    model, _ = build_model("alexnet", num_classes=2, weights=None)
+    frontend = ImageFrontend(sample_rate, "stft", n_fft=256, hop_length=64, fmax=40.0)
+    return Predictor(
+        model, frontend, classes=["background", "seizure"], sample_rate=sample_rate,
+        n_times=n_times, n_channels=n_channels, channel_names=list(names),
+        window_s=n_times / sample_rate, positive_class="seizure", device=device,
+        batch_size=batch_size,
+    )  # fmt: skip
+
+
+def bench_alexnet(pred, n_windows: int) -> float:
+    """Windows/s of the model alone on ready images."""
+    size = pred.frontend.render.size
+    images = torch.rand(pred.batch_size, 3, *size, device=pred.device)
+    if pred.channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+
+    @torch.no_grad()
+    def step():
+        if pred.amp:
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                out = pred.model(images)
+        else:
+            out = pred.model(images)
+        return torch.softmax(out.float(), 1).cpu()
+
+    step()
+    _sync(pred.device)
+    n_batches = max(1, n_windows // pred.batch_size)
+    t = time.perf_counter()
+    for _ in range(n_batches):
+        step()
+    _sync(pred.device)
+    return n_batches * pred.batch_size / (time.perf_counter() - t)
+
+
+def bench_predict(pred, n_windows: int) -> float:
+    """Windows/s of ``predict`` on one in-memory recording of ``n_windows`` windows."""
+    from sigalex.io import Recording
+
+    rng = np.random.default_rng(0)
+    rec = Recording(
+        rng.standard_normal((1, n_windows * N_TIMES), dtype=np.float32), SAMPLE_RATE, []
+    )
+    pred.predict(Recording(rec.data[:, : pred.batch_size * N_TIMES], SAMPLE_RATE, []))  # warm-up
+    _sync(pred.device)
+    t = time.perf_counter()
+    out = pred.predict(rec)
+    _sync(pred.device)
+    assert out.n_windows == n_windows
+    return n_windows / (time.perf_counter() - t)
+
+
+def bench_files(pred, n_files: int, per_file: int) -> float:
+    """Windows/s of ``predict_files`` over ``.npy`` recordings on disk."""
+    rng = np.random.default_rng(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for i in range(n_files):
+            p = Path(tmp) / f"rec{i:04d}.npy"
+            np.save(p, rng.standard_normal(per_file * N_TIMES).astype(np.float32))
+            paths.append(p)
+        list(pred.predict_files(paths[:1]))  # warm-up
+        t = time.perf_counter()
+        results = list(pred.predict_files(paths))
+        _sync(pred.device)
+        assert all(r.ok for r in results)
+        return n_files * per_file / (time.perf_counter() - t)
+
+
+_CHILD = """
+import json, resource, sys, time
+sys.path.insert(0, {repo!r})
+from benchmarks.bench_predict import make_predictor
+names = {names!r}
+pred = make_predictor({device!r}, {batch!r}, n_channels=23, sample_rate=256.0, n_times=2560, names=names)
+t = time.perf_counter()
+out = pred.predict({edf!r})
+dt = time.perf_counter() - t
+print(json.dumps({{"windows": out.n_windows, "seconds": dt,
+                  "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+
+def bench_long_edf(hours: float, device: str, batch_size: int) -> dict:
+    """Peak memory (max RSS, MB) of classifying an ``hours``-long 23-channel EDF in a child."""
+    import edfio
+
+    n_ch, rate = 23, 256
+    names = [f"EEG{i:02d}" for i in range(n_ch)]
+    with tempfile.TemporaryDirectory() as tmp:
+        edf = Path(tmp) / "long.edf"
+        n_records = int(hours * 3600)
+        rng = np.random.default_rng(0)
+        signals = [
+            edfio.EdfSignal(
+                (30 * rng.standard_normal(n_records * rate)).astype(np.float64), rate,
+                label=name, physical_dimension="uV", physical_range=(-500, 500),
+            )
+            for name in names
+        ]  # fmt: skip
+        edfio.Edf(signals, data_record_duration=1).write(edf)
+        del signals
+        code = _CHILD.format(
+            repo=str(Path(__file__).resolve().parents[1]), names=names, device=device,
+            batch=batch_size, edf=str(edf),
+        )  # fmt: skip
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        if out.returncode:
+            raise SystemExit(out.stderr)
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        result["file_mb"] = edf.stat().st_size / 2**20
+        return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--n-windows", type=int, default=512)
+    ap.add_argument("--n-files", type=int, default=32)
+    ap.add_argument("--long-edf-hours", type=float, default=0.0)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+
+    pred = make_predictor(args.device, args.batch_size)
+    dev = pred.device
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor()
+    print(
+        f"device {dev} ({name or platform.machine()}), torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, batch {args.batch_size}, {N_TIMES}-sample windows, "
+        f"STFT → 227×227, amp={pred.amp}"
+    )
+    results = {"device": str(dev), "device_name": name, "batch_size": args.batch_size}
+    results["alexnet_windows_per_s"] = a = bench_alexnet(pred, args.n_windows)
+    results["predict_windows_per_s"] = p = bench_predict(pred, args.n_windows)
+    per_file = max(1, args.n_windows // args.n_files)
+    results["predict_files_windows_per_s"] = f = bench_files(pred, args.n_files, per_file)
+    print(f"{'AlexNet forward only':34s} {a:10.1f} windows/s")
+    print(f"{'predict (in-memory recording)':34s} {p:10.1f} windows/s   ratio {p / a:.2f}")
+    print(f"{'predict_files (.npy on disk)':34s} {f:10.1f} windows/s   ratio {f / a:.2f}")
+    results["ratio_predict"] = p / a
+    results["ratio_predict_files"] = f / a
+    if args.long_edf_hours:
+        r = bench_long_edf(args.long_edf_hours, str(dev), args.batch_size)
+        results["long_edf"] = r
+        print(
+            f"{args.long_edf_hours:g} h × 23 ch EDF ({r['file_mb']:.0f} MB): {r['windows']} "
+            f"windows in {r['seconds']:.1f} s, peak RSS {r['max_rss_mb']:.0f} MB"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    os.sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
