@@ -254,6 +254,7 @@ def select_channels(available: Sequence[str], channels: str | Iterable[str]) -> 
         raise ParameterError(f"{channels=} must name at least one channel")
     lower = [name.lower() for name in available]
     picked: list[int] = []
+    unmatched: list[str] = []
     for item in channels:
         if not isinstance(item, str):
             raise ParameterError(f"channel {item!r} must be a name or pattern (str)")
@@ -269,10 +270,13 @@ def select_channels(available: Sequence[str], channels: str | Iterable[str]) -> 
             if rx is not None:
                 hits = [i for i, name in enumerate(available) if rx.fullmatch(name)]
         if not hits:
-            raise ParameterError(
-                f"no channel matches {item!r}; available: {', '.join(available) or '(none)'}"
-            )
+            unmatched.append(item)
         picked.extend(i for i in hits if i not in picked)
+    if unmatched:
+        raise ParameterError(
+            f"no channel matches {', '.join(map(repr, unmatched))}; available: "
+            f"{', '.join(available) or '(none)'}"
+        )
     return picked
 
 

@@ -127,6 +127,7 @@ class PreparedData:
     sample_rate: float  # Hz of the windows the model sees
     n_channels: int
     n_times: int  # samples per window the model sees
+    fit: str  # how windows of other lengths are brought to n_times (windows.fit)
     splits: list  # sigalex.splits.Split, one per fold
     opener: Callable
     dataset_root: Path
@@ -153,10 +154,12 @@ class _Opener:
 
 
 class _Resampled(torch.utils.data.Dataset):
-    """Windows read at their own rate, resampled to the model's (polyphase, in the worker)."""
+    """Windows read at their own rate, resampled to the model's (polyphase, in the worker), then
+    fitted to ``n_times`` — the order prediction uses too."""
 
-    def __init__(self, base, sample_rates: np.ndarray, target_rate: float, n_times: int):
-        self.base, self.rates, self.target, self.n_times = base, sample_rates, target_rate, n_times
+    def __init__(self, base, sample_rates: np.ndarray, target_rate: float, n_times: int, fit: str):
+        self.base, self.rates, self.target = base, sample_rates, target_rate
+        self.n_times, self.fit = n_times, fit
 
     def __len__(self) -> int:
         return len(self.base)
@@ -166,15 +169,16 @@ class _Resampled(torch.utils.data.Dataset):
 
         import scipy.signal
 
+        from .windows import fit_length
+
         x, y = self.base[i]
+        x = x.numpy()
         rate = float(self.rates[i])
         if rate != self.target:
             frac = Fraction(self.target / rate).limit_denominator(1000)
-            x = scipy.signal.resample_poly(x.numpy(), frac.numerator, frac.denominator, axis=-1)
-            from .windows import fit_length
-
-            x = torch.from_numpy(fit_length(x.astype(np.float32), self.n_times, mode="pad_or_crop"))
-        return x, y
+            x = scipy.signal.resample_poly(x, frac.numerator, frac.denominator, axis=-1)
+        x = fit_length(x.astype(np.float32), self.n_times, mode=self.fit)
+        return torch.from_numpy(np.ascontiguousarray(x)), y
 
 
 def _dataset_root(cfg: Config) -> Path:
@@ -374,6 +378,7 @@ def prepare_data(cfg: Config) -> PreparedData:
         sample_rate=float(target_rate),
         n_channels=n_channels,
         n_times=int(n_times),
+        fit=w.fit,
         splits=splits,
         opener=opener,
         dataset_root=Path(index.root),
@@ -382,22 +387,28 @@ def prepare_data(cfg: Config) -> PreparedData:
 
 
 def window_dataset(data: PreparedData, indices: np.ndarray) -> torch.utils.data.Dataset:
-    """Raw windows ``(n_channels, n_times)`` float32 and labels for ``indices``."""
+    """Raw windows ``(n_channels, n_times)`` float32 and labels for ``indices``.
+
+    Windows at another sample rate are resampled first, then fitted to ``n_times``
+    (``windows.fit``); windows at the model's rate are only fitted.
+    """
     from .windows import WindowDataset
 
     wins = [data.windows[i] for i in indices]
+    rates = np.array([w.sample_rate for w in wins])
+    resample = not np.all(rates == data.sample_rate)
     same_length = all(w.n_times == data.n_times for w in wins)
     base = WindowDataset(
         wins,
         classes=data.classes,
-        n_times=None if same_length else data.n_times,
+        n_times=None if (same_length or resample) else data.n_times,
+        fit=data.fit,
         opener=data.opener,
         cache_size=8,
     )
-    rates = np.array([w.sample_rate for w in wins])
-    if np.all(rates == data.sample_rate):
+    if not resample:
         return base
-    return _Resampled(base, rates, data.sample_rate, data.n_times)
+    return _Resampled(base, rates, data.sample_rate, data.n_times, data.fit)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -223,3 +223,38 @@ def test_spec_augment_masks_whole_bands():
     assert (cols.sum(1) <= 6).all() and (rows.sum(1) <= 4).all()
     assert torch.equal(zero, (cols[:, None, None, :] | rows[:, None, :, None]).expand_as(zero))
     assert torch.equal(spec_augment(maps, time_masks=0, freq_masks=0, fraction=0.2), maps)
+
+
+def test_clips_at_other_rates_are_resampled_then_fitted(tmp_path):
+    import soundfile
+
+    from sigalex.train import prepare_data, window_dataset
+
+    t8, t16 = np.arange(4000) / 8000, np.arange(16000) / 16000
+    for label, freq in (("low", 300.0), ("high", 1200.0)):
+        folder = tmp_path / "clips" / label
+        folder.mkdir(parents=True)
+        for k in range(4):
+            soundfile.write(folder / f"a{k}.wav", 0.5 * np.sin(2 * np.pi * freq * t8), 8000)
+            soundfile.write(folder / f"b{k}.wav", 0.5 * np.sin(2 * np.pi * freq * t16), 16000)
+    recipe = tmp_path / "clips.toml"
+    recipe.write_text(
+        f'[data]\ndataset = "folder"\nroot = "{tmp_path / "clips"}"\nsample_rate = 8000.0\n'
+        '[windows]\nlength_s = 0.75\nfit = "pad_or_crop"\n[eval]\nsplit = "stratified"\n'
+        "test_fraction = 0.25\nval_fraction = 0.0\n"
+    )
+    data = prepare_data(load_config(recipe))
+    assert data.sample_rate == 8000.0 and data.n_times == 6000 and data.fit == "pad_or_crop"
+    ds = window_dataset(data, np.arange(len(data.windows)))
+    for i in range(len(ds)):
+        x, _ = ds[i]
+        assert x.shape == (1, 6000)
+        # 1 s at 16 kHz → 8000 samples at 8 kHz → centre-cropped to 6000 (what is
+        # too long is cropped); 0.5 s at 8 kHz → zero-padded. Fitting before resampling would have cut the
+        # 16 kHz clip to 6000 samples = 0.375 s and then halved it.
+        active = int((x[0].reshape(60, 100).square().mean(1).sqrt() > 0.1).sum())
+        assert active in (40, 60), active  # 0.5 s clip padded, or 1 s clip cropped; never 30
+        spectrum = np.abs(np.fft.rfft(x[0].numpy()))
+        peak_hz = np.argmax(spectrum) * 8000 / 6000
+        label = data.classes[int(data.targets[i])]
+        assert abs(peak_hz - (300.0 if label == "low" else 1200.0)) < 5
