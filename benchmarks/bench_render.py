@@ -3,7 +3,8 @@
 For each method, on 4097-sample single-channel windows (Bonn segments at 173.61 Hz when the data
 is found, otherwise noise of the same shape), in the same run:
 
-- sigalex: ``ImageFrontend(...)(windows)`` on ``--device``, batched, float images (batch, 3, 227, 227)
+- sigalex: ``ImageFrontend(...)(windows)`` on ``--device``, batched: uint8 images (batch, 3, 227,
+  227), the same output as the baseline, and float images in [0, 1] (the training path)
 - baseline: per window, scipy / librosa / PyWavelets for the map, a matplotlib colormap and a PIL
   bilinear resize to 227×227 — one window at a time on one core, as in most published code.
 
@@ -129,9 +130,11 @@ def time_baseline(method: str, windows: np.ndarray, seconds: float) -> float:
 
 
 def time_sigalex(
-    method: str, windows: np.ndarray, device: str, batch_size: int, repeats: int
+    method: str, windows: np.ndarray, device: str, batch_size: int, repeats: int, image_dtype: str
 ) -> float:
-    frontend = sigalex.ImageFrontend(SAMPLE_RATE, method, **METHODS[method]).to(device)
+    frontend = sigalex.ImageFrontend(
+        SAMPLE_RATE, method, image_dtype=image_dtype, **METHODS[method]
+    ).to(device)
     x = torch.from_numpy(windows[:batch_size]).to(device)[:, None]
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     with torch.inference_mode():
@@ -149,33 +152,39 @@ def time_sigalex(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--batch-size", type=int, default=None, help="default 256 CPU, 4096 GPU")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=None, help="default 32 CPU, 4096 GPU")
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--baseline-seconds", type=float, default=5.0)
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--json", type=Path, help="write results here")
     args = parser.parse_args()
-    batch = args.batch_size or (4096 if args.device.startswith("cuda") else 256)
+    batch = args.batch_size or (4096 if args.device.startswith("cuda") else 32)
     windows, source = load_windows(max(batch, 100))
     device_name = (
         torch.cuda.get_device_name(0)
         if args.device.startswith("cuda")
-        else platform.processor() or "cpu"
+        else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
     )
     rows = []
     for method in args.methods:
-        ours = time_sigalex(method, windows, args.device, batch, args.repeats)
+        ours8 = time_sigalex(method, windows, args.device, batch, args.repeats, "uint8")
+        ours = time_sigalex(method, windows, args.device, batch, args.repeats, "float")
         base = time_baseline(method, windows, args.baseline_seconds)
-        rows.append(dict(method=method, sigalex=ours, baseline=base, ratio=ours / base))
+        rows.append(
+            dict(
+                method=method, sigalex_uint8=ours8, sigalex_float=ours, baseline=base,
+                ratio_uint8=ours8 / base, ratio_float=ours / base,
+            )
+        )  # fmt: skip
         print(
-            f"{method:8s} sigalex {ours:10.0f}/s  baseline {base:8.0f}/s  ratio {ours / base:7.1f}x",
+            f"{method:8s} sigalex uint8 {ours8:9.0f}/s  float {ours:9.0f}/s  baseline {base:7.0f}/s"
+            f"  ratio {ours8 / base:6.1f}x / {ours / base:6.1f}x",
             flush=True,
         )
     result = dict(
         benchmark="render",
         device=args.device,
         device_name=device_name,
-        cpu_threads=torch.get_num_threads(),
         batch_size=batch,
         n_times=N_TIMES,
         size=SIZE,
@@ -185,11 +194,16 @@ def main() -> None:
         results=rows,
     )
     print(
-        f"\n| method | sigalex windows/s ({args.device}, batch {batch}) | baseline windows/s (1 core) | ratio |"
+        "\n| method | sigalex uint8 windows/s | sigalex float windows/s | baseline windows/s "
+        "(1 core) | ratio uint8 | ratio float |"
     )
-    print("|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['method']} | {r['sigalex']:.0f} | {r['baseline']:.0f} | {r['ratio']:.1f}× |")
+        print(
+            f"| {r['method']} | {r['sigalex_uint8']:.0f} | {r['sigalex_float']:.0f} | "
+            f"{r['baseline']:.0f} | {r['ratio_uint8']:.1f}× | {r['ratio_float']:.1f}× |"
+        )
+    print(f"\ndevice: {args.device} ({device_name}), batch {batch}, {source}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2))

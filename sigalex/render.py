@@ -154,10 +154,21 @@ def apply_colormap(unit: torch.Tensor, lut: torch.Tensor) -> torch.Tensor:
     Each value takes the nearest of the ``L`` entries (``round(value * (L - 1))``); the result
     has ``lut``'s dtype (float in [0, 1], or uint8 for the fast CPU path).
     """
-    levels = lut.shape[0] - 1
-    idx = unit.clamp(0.0, 1.0).mul(levels).round_().long()
+    idx = _lut_index(unit, lut.shape[0])
     lut_t = lut.t().contiguous()
     return torch.stack([torch.take(lut_t[c], idx) for c in range(3)], dim=-3)
+
+
+def _lut_index(unit: torch.Tensor, size: int) -> torch.Tensor:
+    """Nearest LUT entry for values in [0, 1]: ``round(value * (size - 1))``, int64."""
+    return unit.clamp(0.0, 1.0).mul(size - 1).round_().long()
+
+
+def _packed_rgba(lut8: torch.Tensor) -> torch.Tensor:
+    """``(L, 3)`` uint8 colours as ``(L,)`` int32 words whose bytes in memory are R, G, B, 0."""
+    rgba = torch.zeros(lut8.shape[0], 4, dtype=torch.uint8, device=lut8.device)
+    rgba[:, :3] = lut8
+    return rgba.view(torch.int32).squeeze(-1)
 
 
 def resize(images: torch.Tensor, size) -> torch.Tensor:
@@ -173,8 +184,11 @@ def resize(images: torch.Tensor, size) -> torch.Tensor:
         flat = images
     else:
         flat = images.reshape(-1, 1, h, w)
+    # Antialiasing only changes a downsampled axis (upsampling is plain bilinear either way), and
+    # the plain kernel is faster: use it when both axes grow.
+    antialias = height < h or width < w
     out = nn.functional.interpolate(
-        flat, size=(height, width), mode="bilinear", align_corners=False, antialias=True
+        flat, size=(height, width), mode="bilinear", align_corners=False, antialias=antialias
     )
     return out.reshape(*lead, height, width)
 
@@ -289,7 +303,13 @@ class Render(nn.Module):
         batch, n_images, h, w = unit.shape
         flat = unit.reshape(batch * n_images, h, w)
         lut8 = self.lut.mul(255).round_()
-        if unit.device.type == "cpu" and self.uint8_on_cpu:
+        if unit.device.type == "cpu" and self.uint8_on_cpu and self.image_dtype == "uint8":
+            # One gather of packed RGBA words gives a channels-last (N, 4, h, w) uint8 image
+            # directly, which PyTorch resizes with its 4-channel SIMD kernel; drop alpha after.
+            rgba = torch.take(_packed_rgba(lut8.to(torch.uint8)), _lut_index(flat, len(lut8)))
+            rgba = rgba.view(torch.uint8).unflatten(-1, (w, 4)).permute(0, 3, 1, 2)
+            rgb8 = resize(rgba, self.size)[:, :3]
+        elif unit.device.type == "cpu" and self.uint8_on_cpu:
             rgb8 = apply_colormap(flat, lut8.to(torch.uint8))
             rgb8 = resize(rgb8.contiguous(memory_format=torch.channels_last), self.size)
         else:
