@@ -60,8 +60,9 @@ def make_predictor(
     )  # fmt: skip
 
 
-def bench_alexnet(pred, n_windows: int) -> float:
-    """Windows/s of the model alone on ready images."""
+def bench_alexnet(pred, n_windows: int, model=None) -> float:
+    """Windows/s of the model alone (``pred.model``, or ``model``) on ready images."""
+    model = pred.model if model is None else model
     size = pred.frontend.render.size
     images = torch.rand(pred.batch_size, 3, *size, device=pred.device)
     if pred.channels_last:
@@ -71,9 +72,9 @@ def bench_alexnet(pred, n_windows: int) -> float:
     def step():
         if pred.amp:
             with torch.autocast("cuda", dtype=torch.bfloat16):
-                out = pred.model(images)
+                out = model(images)
         else:
-            out = pred.model(images)
+            out = model(images)
         return torch.softmax(out.float(), 1).cpu()
 
     step()
@@ -165,15 +166,22 @@ def bench_long_edf(hours: float, device: str, batch_size: int) -> dict:
         return result
 
 
-def main() -> None:
+def run(argv=None) -> dict:
+    """Run the benchmark with command-line arguments ``argv``; return the results."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default="auto")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--n-windows", type=int, default=512)
     ap.add_argument("--n-files", type=int, default=32)
     ap.add_argument("--long-edf-hours", type=float, default=0.0)
+    ap.add_argument(
+        "--compile", action="store_true", help="also time the torch.compile'd AlexNet forward"
+    )
+    ap.add_argument("--quick", action="store_true", help="tiny sizes: checks the script runs")
     ap.add_argument("--json", type=Path)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.batch_size, args.n_windows, args.n_files = 4, 8, 2
 
     pred = make_predictor(args.device, args.batch_size)
     dev = pred.device
@@ -193,6 +201,17 @@ def main() -> None:
     print(f"{'predict_files (.npy on disk)':34s} {f:10.1f} windows/s   ratio {f / a:.2f}")
     results["ratio_predict"] = p / a
     results["ratio_predict_files"] = f / a
+    if args.compile:
+        try:
+            c = bench_alexnet(pred, args.n_windows, torch.compile(pred.model))
+        except Exception as exc:  # no compiler here: say so, keep the eager figures
+            results["compile_error"] = f"{type(exc).__name__}: {exc}"
+            print(f"torch.compile unavailable: {results['compile_error']}")
+        else:
+            results["alexnet_compiled_windows_per_s"] = c
+            results["ratio_predict_compiled"] = p / c
+            print(f"{'AlexNet forward only, compiled':34s} {c:10.1f} windows/s")
+            print(f"{'predict / compiled AlexNet':34s} {'':10s}            ratio {p / c:.2f}")
     if args.long_edf_hours:
         r = bench_long_edf(args.long_edf_hours, str(dev), args.batch_size)
         results["long_edf"] = r
@@ -203,6 +222,11 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     os.sys.stdout.flush()
+    return results
+
+
+def main() -> None:
+    run()
 
 
 if __name__ == "__main__":

@@ -149,15 +149,22 @@ def time_sigalex(
     return batch_size / float(np.median(times))
 
 
-def main() -> None:
+def run(argv=None) -> dict:
+    """Run the benchmark with command-line arguments ``argv``; return the results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch-size", type=int, default=None, help="default 32 CPU, 4096 GPU")
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--baseline-seconds", type=float, default=5.0)
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes (batch 8, 2 repeats, 0.3 s baseline)"
+    )
     parser.add_argument("--json", type=Path, help="write results here")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.batch_size = args.batch_size or 8
+        args.repeats, args.baseline_seconds = 2, 0.3
     batch = args.batch_size or (4096 if args.device.startswith("cuda") else 32)
     windows, source = load_windows(max(batch, 100))
     device_name = (
@@ -207,6 +214,11 @@ def main() -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def main() -> None:
+    run()
 
 
 if __name__ == "__main__":
