@@ -33,12 +33,12 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_render import METHODS, N_TIMES, SAMPLE_RATE, load_windows  # noqa: E402
+from bench_render import METHODS, N_TIMES, SAMPLE_RATE, load_windows
 
-import sigalex  # noqa: E402
-from sigalex.frontend import ImageFrontend  # noqa: E402
-from sigalex.models import build_model  # noqa: E402
-from sigalex.train import spec_augment, time_shift  # noqa: E402
+import sigalex
+from sigalex.frontend import ImageFrontend
+from sigalex.models import build_model
+from sigalex.train import spec_augment, time_shift
 
 
 def _sync(device: torch.device) -> None:
