@@ -33,6 +33,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Measure the sigalex beside this file, not whichever one is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_render import METHODS, SAMPLE_RATE
 
 import sigalex

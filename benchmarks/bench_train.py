@@ -33,6 +33,8 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Measure the sigalex beside this file, not whichever one is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_render import METHODS, N_TIMES, SAMPLE_RATE, load_windows
 
 import sigalex
