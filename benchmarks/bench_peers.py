@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import json
 import os
-import platform
 import shlex
 import sys
 import time
@@ -40,8 +38,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-# Measure the sigalex beside this file, not whichever one is installed.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import device_name, write_json
+from _common import sync as _sync
 from bench_render import FMAX, FMIN, METHODS, N_TIMES, SAMPLE_RATE, load_windows
 
 import sigalex
@@ -66,17 +64,6 @@ def _version(dist: str) -> str | None:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
         return None
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
 # Each factory takes the device and returns ``fn(x) -> output`` for x ``(batch, n_times)`` float32
@@ -271,9 +258,7 @@ def run(argv=None) -> dict:
         results=rows, torch=torch.__version__, sigalex=sigalex.__version__,
         command=shlex.join(["python", "benchmarks/bench_peers.py", *args.argv]),
     )  # fmt: skip
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+    write_json(args.json, result)
     return result
 
 

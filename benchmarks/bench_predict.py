@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import subprocess
 import sys
@@ -33,13 +32,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import sync as _sync
+from _common import write_json
+
 SAMPLE_RATE = 173.61
 N_TIMES = 4097
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def make_predictor(
@@ -219,9 +217,8 @@ def run(argv=None) -> dict:
             f"{args.long_edf_hours:g} h × 23 ch EDF ({r['file_mb']:.0f} MB): {r['windows']} "
             f"windows in {r['seconds']:.1f} s, peak RSS {r['max_rss_mb']:.0f} MB"
         )
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
-    os.sys.stdout.flush()
+    write_json(args.json, results)
+    sys.stdout.flush()
     return results
 
 

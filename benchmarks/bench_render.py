@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import write_json
 
 import sigalex
 
@@ -211,9 +214,7 @@ def run(argv=None) -> dict:
             f"{r['baseline']:.0f} | {r['ratio_uint8']:.1f}× | {r['ratio_float']:.1f}× |"
         )
     print(f"\ndevice: {args.device} ({device_name}), batch {batch}, {source}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+    write_json(args.json, result)
     return result
 
 

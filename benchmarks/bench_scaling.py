@@ -22,19 +22,14 @@ log-log plot with one panel per factor (``--plot``, PNG).
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import shlex
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-# Measure the sigalex beside this file, not whichever one is installed.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import device_name, median_seconds, write_json
 from bench_render import METHODS, SAMPLE_RATE
 
 import sigalex
@@ -48,29 +43,10 @@ FACTORS = {
 }
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-
-
 def seconds_per_call(fn, device: torch.device, repeats: int) -> float:
-    """Median seconds of ``fn()`` after one untimed call."""
+    """Median seconds of ``fn()`` after one untimed call, without autograd."""
     with torch.inference_mode():
-        fn()
-        _sync(device)
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            fn()
-            _sync(device)
-            times.append(time.perf_counter() - t)
-    return float(np.median(times))
+        return median_seconds(fn, device, repeats=repeats)
 
 
 class Bench:
@@ -292,9 +268,7 @@ def run(argv=None) -> dict:
         plot(result, args.plot)
         result["plot"] = str(args.plot)
         print(f"plot: {args.plot}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+    write_json(args.json, result)
     return result
 
 

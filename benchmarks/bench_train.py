@@ -21,51 +21,21 @@ to show which side is the bottleneck. Prints the ratio and writes JSON with ``--
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import shlex
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-# Measure the sigalex beside this file, not whichever one is installed.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import device_name, median_seconds, write_json
 from bench_render import METHODS, N_TIMES, SAMPLE_RATE, load_windows
 
 import sigalex
 from sigalex.frontend import ImageFrontend
 from sigalex.models import build_model
 from sigalex.train import spec_augment, time_shift
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-
-
-def median_step_time(step, device: torch.device, steps: int, warmup: int) -> float:
-    """Median seconds of ``step()`` over ``steps`` calls after ``warmup`` untimed ones."""
-    for _ in range(warmup):
-        step()
-    _sync(device)
-    times = []
-    for _ in range(steps):
-        t = time.perf_counter()
-        step()
-        _sync(device)
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -164,14 +134,14 @@ def run(argv=None) -> dict:
         train_step(ready)
 
     try:
-        t_base = median_step_time(step_baseline, device, args.steps, args.warmup)
+        t_base = median_seconds(step_baseline, device, repeats=args.steps, warmup=args.warmup)
     except Exception as exc:  # a compiled model that fails at its first call: fall back
         if not compiled:
             raise
         compile_error, compiled, net = f"{type(exc).__name__}: {exc}", False, model
-        t_base = median_step_time(step_baseline, device, args.steps, args.warmup)
-    t_ours = median_step_time(step_sigalex, device, args.steps, args.warmup)
-    t_front = median_step_time(images_from_windows, device, args.steps, args.warmup)
+        t_base = median_seconds(step_baseline, device, repeats=args.steps, warmup=args.warmup)
+    t_ours = median_seconds(step_sigalex, device, repeats=args.steps, warmup=args.warmup)
+    t_front = median_seconds(images_from_windows, device, repeats=args.steps, warmup=args.warmup)
 
     ours, base, front = batch / t_ours, batch / t_base, batch / t_front
     result = dict(
@@ -209,9 +179,7 @@ def run(argv=None) -> dict:
     )
     if compile_error:
         print(f"  torch.compile unavailable, measured eager: {compile_error}", flush=True)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+    write_json(args.json, result)
     return result
 
 
