@@ -119,8 +119,10 @@ def bench_files(pred, n_files: int, per_file: int) -> float:
         return n_files * per_file / (time.perf_counter() - t)
 
 
+# Peak memory is read from /proc/self/status VmHWM: getrusage's ru_maxrss survives fork + exec,
+# so a child would report the parent's peak (the parent built the whole EDF in memory).
 _CHILD = """
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, {repo!r})
 from benchmarks.bench_predict import make_predictor
 names = {names!r}
@@ -128,8 +130,8 @@ pred = make_predictor({device!r}, {batch!r}, n_channels=23, sample_rate=256.0, n
 t = time.perf_counter()
 out = pred.predict({edf!r})
 dt = time.perf_counter() - t
-print(json.dumps({{"windows": out.n_windows, "seconds": dt,
-                  "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+hwm_kb = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
+print(json.dumps({{"windows": out.n_windows, "seconds": dt, "max_rss_mb": hwm_kb / 1024}}))
 """
 
 
