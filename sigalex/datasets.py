@@ -233,12 +233,12 @@ _NEEDS_RATE = {".txt", ".csv", ".npy", ".npz"}
 
 
 def open_item(item: Item):
-    """Open an item's recording: EDF/BDF lazily when :func:`sigalex.io.open_recording` exists,
-    other formats in memory; the item's annotations are attached when the file has none."""
+    """Open an item's recording: EDF/BDF lazily (:func:`sigalex.io.open_recording`), other
+    formats in memory; the item's annotations are attached when the file has none."""
     from . import io
 
     ext = item.path.suffix.lower()
-    if ext in (".edf", ".bdf") and hasattr(io, "open_recording"):
+    if ext in (".edf", ".bdf"):
         rec = io.open_recording(item.path)
     else:
         options = {"sample_rate": item.sample_rate} if ext in _NEEDS_RATE else {}

@@ -134,25 +134,6 @@ class PreparedData:
     notes: list[str]
 
 
-class _Opener:
-    """Opens a window's recording with the recipe's channel selection (picklable for workers)."""
-
-    def __init__(self, channels: tuple[str, ...]):
-        self.channels = list(channels) or None
-
-    def __call__(self, window):
-        from .io import load_recording, open_recording
-
-        options = {}
-        if self.channels:
-            options["channels"] = self.channels
-        ext = window.path.suffix.lower()
-        if ext in (".txt", ".csv", ".npy", ".npz"):
-            options["sample_rate"] = window.sample_rate
-            return load_recording(window.path, **options)
-        return open_recording(window.path, **options)
-
-
 class _Resampled(torch.utils.data.Dataset):
     """Windows read at their own rate, resampled to the model's (polyphase, in the worker), then
     fitted to ``n_times`` — the order prediction uses too."""
@@ -365,7 +346,9 @@ def prepare_data(cfg: Config) -> PreparedData:
         n_times = round(w.length_s * target_rate)
     else:
         n_times = max(round(win.n_times * target_rate / win.sample_rate) for win in windows)
-    opener = _Opener(cfg.data.channels)
+    from .windows import RecordingOpener
+
+    opener = RecordingOpener(cfg.data.channels)
     first = opener(windows[0])
     n_channels = first.n_channels
     splits = _make_splits(cfg, index, targets, groups, item_of)

@@ -426,22 +426,31 @@ def bonn_set(path) -> str:
     )
 
 
-def _default_open(window: Window):
-    """Open a window's file: lazily when :mod:`sigalex.io` can (EDF), else in memory."""
-    from . import io
+class RecordingOpener:
+    """Opens a window's file: EDF/BDF lazily, other formats in memory (picklable for workers).
 
-    path = window.path
-    if path is None:
-        raise DataError(
-            f"{window.recording}: an in-memory recording; pass sources= to WindowDataset"
-        )
-    ext = path.suffix.lower()
-    if ext in (".edf", ".bdf") and hasattr(io, "open_recording"):
-        return io.open_recording(path)
-    options = {}
-    if ext in (".txt", ".csv", ".npy", ".npz"):
-        options["sample_rate"] = window.sample_rate
-    return io.load_recording(path, **options)
+    Parameters
+    ----------
+    channels : sequence of str, optional
+        Channel names or patterns to keep (see :func:`sigalex.io.select_channels`).
+    """
+
+    def __init__(self, channels: Sequence[str] | None = None):
+        self.channels = list(channels) if channels else None
+
+    def __call__(self, window: Window):
+        from . import io
+
+        path = window.path
+        if path is None:
+            raise DataError(
+                f"{window.recording}: an in-memory recording; pass sources= to WindowDataset"
+            )
+        options = {"channels": self.channels} if self.channels else {}
+        ext = path.suffix.lower()
+        if ext in (".txt", ".csv", ".npy", ".npz"):
+            return io.load_recording(path, sample_rate=window.sample_rate, **options)
+        return io.open_recording(path, **options)
 
 
 class WindowDataset(torch.utils.data.Dataset):
@@ -501,7 +510,7 @@ class WindowDataset(torch.utils.data.Dataset):
         if n_times is not None:
             fit_length(np.zeros(1, np.float32), n_times, mode="pad_or_crop")  # checks n_times
         self.sources = dict(sources or {})
-        self.opener = opener or _default_open
+        self.opener = opener or RecordingOpener()
         self.cache_size = max(1, int(cache_size))
         self._open: OrderedDict[str, object] = OrderedDict()
 
@@ -541,6 +550,7 @@ class WindowDataset(torch.utils.data.Dataset):
 __all__ = [
     "BONN_SETS",
     "FIT_MODES",
+    "RecordingOpener",
     "Window",
     "WindowDataset",
     "annotation_label",
