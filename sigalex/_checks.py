@@ -118,3 +118,20 @@ def choice(name: str, value, options: Iterable[str]) -> str:
         if close:
             hint = f" (did you mean {close[0]!r}?)"
     raise ParameterError(f"unknown {name} {value!r}{hint}; available: {', '.join(options)}")
+
+
+def resolve_device(value, *, name: str = "device") -> torch.device:
+    """``None`` or ``"auto"`` → CUDA when available, else the CPU; any other value is checked.
+
+    Raises ``ParameterError`` naming ``name`` for an unparsable device or CUDA on a machine
+    without one.
+    """
+    if value is None or value == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(value)
+    except (RuntimeError, TypeError) as exc:
+        raise ParameterError(f"{name} = {value!r}: {exc}") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ParameterError(f"{name} = {value!r}: no CUDA device here; use 'auto' or 'cpu'")
+    return device

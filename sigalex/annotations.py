@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import re
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._files import atomic_write_text
 from .errors import DataError, ParameterError
 from .io import Annotation
 
@@ -487,13 +486,5 @@ def write_events_tsv(
         if recording_duration_s is not None:
             cells.append(_fmt(recording_duration_s))
         lines.append("\t".join(cells))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write("\n".join(lines) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, "\n".join(lines) + "\n")
     return path

@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from ._checks import choice
+from ._files import sha256_file
 from .errors import DataError, ParameterError
 from .io import Annotation, load_recording, readable_extensions
 from .splits import Split, official_split
@@ -922,17 +923,9 @@ def verify(name: str | DatasetInfo, root, *, files: Iterable[str] | None = None)
             p = root / n
             if not p.is_file():
                 problems.append(f"{p}: missing")
-            elif _sha256(p) != sums[n]:
+            elif sha256_file(p) != sums[n]:
                 problems.append(f"{p}: SHA-256 differs from PhysioNet's SHA256SUMS.txt")
     return problems
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _select(info: DatasetInfo, patterns: Iterable[str]) -> list[str]:
@@ -998,7 +991,12 @@ def fetch(
         return dest
     for remote in remotes:
         target = dest / remote.name if remote.extract is None else dest / ".download" / remote.name
-        if not force and remote.sha256 and target.is_file() and _sha256(target) == remote.sha256:
+        if (
+            not force
+            and remote.sha256
+            and target.is_file()
+            and sha256_file(target) == remote.sha256
+        ):
             continue
         try:
             digest = _download(remote.url, target, timeout_s=timeout_s)

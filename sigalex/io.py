@@ -8,9 +8,7 @@ Dispatch is by extension (``format=`` overrides it). Every reader returns float3
 from __future__ import annotations
 
 import fnmatch
-import os
 import re
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._files import atomic_path
 from .errors import DataError, ParameterError
 
 
@@ -657,15 +656,8 @@ def write_edf(path, recording, *, physical_dimension: str = "uV") -> Path:
         for a in recording.annotations
     ]
     edf = edfio.Edf(signals, data_record_duration=record_s, annotations=annotations)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         edf.write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -6,7 +6,6 @@ ImageNet mean and std themselves: normalisation belongs to the model's input, no
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import urllib.error
@@ -18,6 +17,7 @@ import torch
 from torch import nn
 
 from ._checks import choice, positive_int
+from ._files import sha256_file
 from .errors import ConfigError, DataError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -229,14 +229,6 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def build_model(
     architecture: str = "alexnet",
     *,
@@ -284,7 +276,7 @@ def build_model(
             path = resolve_weights_file(weights, progress=progress)
             state = load_state_dict(path)
             load_pretrained(model, state, source=str(path))
-            used = f"{weights} ({path.name}, sha256 {sha256_of(path)[:16]})"
+            used = f"{weights} ({path.name}, sha256 {sha256_file(path)[:16]})"
         except DataError as exc:
             if weights_required:
                 raise

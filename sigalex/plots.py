@@ -9,8 +9,6 @@ folder, then :func:`os.replace`), creates missing parent folders and returns the
 from __future__ import annotations
 
 import math
-import os
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ._files import atomic_path
 from .errors import ParameterError
 
 #: Resolution of every PNG written here.
@@ -41,21 +40,8 @@ def _save(fig: Figure, path) -> Path:
     """Write ``fig`` to ``path`` as PNG atomically; always releases the figure."""
     path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # O_EXCL on a unique name in the same folder (so os.replace is atomic); mode 0o666 lets
-        # the umask decide the permissions, as for any other file the user writes
-        tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fig.savefig(fh, format="png", dpi=DPI, facecolor="white")
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=DPI, facecolor="white")
     finally:
         fig.clear()
     return path

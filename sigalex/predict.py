@@ -59,6 +59,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ._checks import resolve_device
+from ._files import atomic_write_text, sha256_file
 from .errors import ConfigError, DataError, ParameterError, SigalexError
 from .io import Annotation, Recording
 
@@ -291,26 +293,6 @@ def _is_generic(names: Sequence[str]) -> bool:
     return all(_GENERIC.fullmatch(n) for n in names)
 
 
-def _device(device) -> torch.device:
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ParameterError(f"{device=}: {exc}") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ParameterError(f"{device=}: no CUDA device here; use 'auto' or 'cpu'")
-    return dev
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 # ---------------------------------------------------------------------------------------------
 # The predictor
 
@@ -372,7 +354,7 @@ class Predictor:
     ):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ParameterError(f"{batch_size=} must be a positive integer")
-        self.device = _device(device)
+        self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.frontend = frontend.to(self.device).eval()
         self.classes = list(classes)
@@ -937,7 +919,6 @@ def _cell(value) -> str:
 
 
 def _write_tsv(path: Path, columns: Sequence[str], rows: Iterable[Sequence]) -> None:
-    from .train import atomic_write_text
 
     lines = ["\t".join(columns)]
     lines += ["\t".join(_cell(v) for v in row) for row in rows]
@@ -1117,13 +1098,13 @@ def predict_to_dir(
     import sys
 
     from . import __version__
-    from .train import _device_name, atomic_write_text
+    from .train import _device_name
 
     _check_event_options(threshold, min_duration_s, merge_gap_s)
     started = time.perf_counter()
     checkpoint = Path(checkpoint)
     predictor = Predictor.from_checkpoint(checkpoint, device=device, batch_size=batch_size)
-    sha = _sha256(checkpoint)
+    sha = sha256_file(checkpoint)
     out = Path(out)
     parts_dir = out / "parts"
     parts_dir.mkdir(parents=True, exist_ok=True)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,7 @@ import torch
 from torch import nn
 
 from ._checks import choice, positive_float, positive_int
+from ._files import atomic_path
 from .errors import ParameterError
 
 SCALES = ("db", "log", "linear")
@@ -357,14 +356,7 @@ def to_pil(image):
 def save_png(image, path) -> Path:
     """Write one image as PNG atomically (a temporary file renamed into place)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     pil = to_pil(image)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pil.save(fh, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        pil.save(tmp, format="PNG")
     return path

@@ -21,7 +21,6 @@ import platform
 import random
 import signal
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -33,7 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import __version__
+from . import __version__, _checks
+from ._files import atomic_path, atomic_write_text
 from .config import Config, load_config, to_dict, to_toml
 from .errors import ConfigError, DataError, ParameterError, SigalexError
 from .frontend import ImageFrontend
@@ -43,16 +43,11 @@ from .frontend import ImageFrontend
 
 
 def resolve_device(name: str) -> torch.device:
-    """``"auto"`` → CUDA when available, else CPU; anything else is checked."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """``"auto"`` → CUDA when available, else CPU; anything else is checked (``ConfigError``)."""
     try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise ConfigError(f"train.device = {name!r}: {exc}") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"train.device = {name!r}: no CUDA device here; use 'auto' or 'cpu'")
-    return device
+        return _checks.resolve_device(name, name="train.device")
+    except ParameterError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def seed_everything(seed: int, *, deterministic: bool = False) -> None:
@@ -65,35 +60,10 @@ def seed_everything(seed: int, *, deterministic: bool = False) -> None:
         torch.backends.cudnn.benchmark = False
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
 def save_checkpoint(path: Path, payload: dict) -> None:
     """``torch.save`` to a temporary file, then rename: a kill never leaves half a checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_checkpoint(path: Path) -> dict:
