@@ -96,6 +96,7 @@ class PreparedData:
     group_by: str
     sample_rate: float  # Hz of the windows the model sees
     n_channels: int
+    channel_names: list[str]  # of the first recording, as the model saw them
     n_times: int  # samples per window the model sees
     fit: str  # how windows of other lengths are brought to n_times (windows.fit)
     splits: list  # sigalex.splits.Split, one per fold
@@ -321,6 +322,7 @@ def prepare_data(cfg: Config) -> PreparedData:
     opener = RecordingOpener(cfg.data.channels)
     first = opener(windows[0])
     n_channels = first.n_channels
+    channel_names = list(getattr(first, "channel_names", []))
     splits = _make_splits(cfg, index, targets, groups, item_of)
     return PreparedData(
         windows=windows,
@@ -330,6 +332,7 @@ def prepare_data(cfg: Config) -> PreparedData:
         group_by=index.group_by,
         sample_rate=float(target_rate),
         n_channels=n_channels,
+        channel_names=channel_names,
         n_times=int(n_times),
         fit=w.fit,
         splits=splits,
@@ -636,9 +639,7 @@ class Trainer:
             "sample_rate": self.data.sample_rate,
             "n_channels": self.data.n_channels,
             "n_times": self.data.n_times,
-            "channel_names": list(
-                getattr(self.data.opener(self.data.windows[0]), "channel_names", [])
-            ),
+            "channel_names": list(self.data.channel_names),
             "weights_used": self.weights_used,
             "epoch": self.epoch,
             "best_epoch": self.best_epoch,
@@ -796,8 +797,6 @@ def validate(cfg: Config) -> PreparedData:
             f"windows of {data.n_times} samples are too short for [transform] "
             f"(needs {frontend.transform.min_length()}); lengthen windows.window_s"
         )
-    if cfg.render.channels == "mean" or data.n_channels == 1:
-        pass
     return data
 
 
