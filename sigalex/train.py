@@ -210,7 +210,14 @@ def _index(cfg: Config):
         raise ConfigError(f"data: {exc}") from exc
 
 
-def _make_splits(cfg: Config, index, targets: np.ndarray, groups: np.ndarray, item_of: np.ndarray):
+def _make_splits(
+    cfg: Config,
+    index,
+    targets: np.ndarray,
+    groups: np.ndarray,
+    recordings: np.ndarray,
+    item_of: np.ndarray,
+):
     from . import splits as S
 
     e = cfg.eval
@@ -235,29 +242,37 @@ def _make_splits(cfg: Config, index, targets: np.ndarray, groups: np.ndarray, it
             side[item_split.test] = "test"
             side[item_split.val] = "val"
             base = S.official_split(list(side[item_of]), description=item_split.description)
-            return [_carve_val(base, targets, groups, e, by)]
+            return [_carve_val(base, targets, groups, recordings, e, by)]
         folds = (
             S.group_kfold(targets, groups, n_splits=e.folds, seed=e.seed, by=by)
             if e.split == "kfold"
             else S.leave_one_group_out(targets, groups, by=by)
         )
-        return [_carve_val(f, targets, groups, e, by) for f in folds]
+        return [_carve_val(f, targets, groups, recordings, e, by) for f in folds]
     except ParameterError as exc:
         raise ConfigError(f"eval.split = {e.split!r}: {exc}") from exc
 
 
-def _carve_val(split, targets, groups, e, by):
-    """A validation set taken from ``split.train`` (grouped when groups allow) if it has none."""
+def _carve_val(split, targets, groups, recordings, e, by):
+    """A validation set taken from ``split.train`` if it has none, drawn the way the test was.
+
+    When the test set holds out whole groups (k-fold, leave-one-out), so does validation: it
+    then estimates accuracy on unseen patients or speakers. When the test set shares groups with
+    training (FSDD's official split tests every speaker), validation is carved by recording
+    instead: holding out a whole speaker there would drop one the test set still scores.
+    """
     from . import splits as S
 
     if len(split.val) or e.val_fraction == 0:
         return split
     train = split.train
+    test_shares_groups = bool(set(groups[train].tolist()) & set(groups[split.test].tolist()))
+    unit, unit_name = (recordings, "recording") if test_shares_groups else (groups, by)
     try:
         inner = S.grouped_split(
-            targets[train], groups[train], test_fraction=e.val_fraction, seed=e.seed, by=by
+            targets[train], unit[train], test_fraction=e.val_fraction, seed=e.seed, by=unit_name
         )
-        how = f"val = {e.val_fraction:.0%} of training {by}s"
+        how = f"val = {e.val_fraction:.0%} of training {unit_name}s"
     except ParameterError:
         inner = S.stratified_split(targets[train], test_fraction=e.val_fraction, seed=e.seed)
         how = f"val = {e.val_fraction:.0%} of training examples, stratified"
@@ -323,7 +338,8 @@ def prepare_data(cfg: Config) -> PreparedData:
     first = opener(windows[0])
     n_channels = first.n_channels
     channel_names = list(getattr(first, "channel_names", []))
-    splits = _make_splits(cfg, index, targets, groups, item_of)
+    recordings = np.array([win.recording for win in windows], dtype=object)
+    splits = _make_splits(cfg, index, targets, groups, recordings, item_of)
     return PreparedData(
         windows=windows,
         classes=classes,

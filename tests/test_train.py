@@ -258,3 +258,28 @@ def test_clips_at_other_rates_are_resampled_then_fitted(tmp_path):
         peak_hz = np.argmax(spectrum) * 8000 / 6000
         label = data.classes[int(data.targets[i])]
         assert abs(peak_hz - (300.0 if label == "low" else 1200.0)) < 5
+
+
+@pytest.mark.needs_data
+def test_validation_is_drawn_the_way_the_test_set_was(data_dir, monkeypatch):
+    """FSDD's official split tests every speaker, so validation must not hold one out (it would
+    then be scored in test without ever being trained on); leave-one-speaker-out validates on a
+    whole unseen speaker, as its test does."""
+    from sigalex.train import prepare_data
+
+    monkeypatch.setenv("SIGALEX_DATA", str(data_dir))
+    recipe = Path(__file__).resolve().parents[1] / "pipelines" / "speech-digits.toml"
+    official = prepare_data(load_config(recipe)).splits[0]
+    data = prepare_data(load_config(recipe, ["eval.split=logo"]))
+    g = data.groups
+    assert set(g[official.train]) == set(g[official.test]) == set(g[official.val])
+    assert len(set(g[official.train])) == 6
+    assert "training recordings" in official.description
+    recordings = np.array([w.recording for w in data.windows], dtype=object)
+    assert not set(recordings[official.val]) & set(recordings[official.train])
+    assert np.bincount(data.targets[official.val]).tolist() == [27] * 10  # stratified by digit
+    for fold in data.splits:
+        sides = [set(g[fold.train]), set(g[fold.val]), set(g[fold.test])]
+        assert len(sides[1]) == 1 and len(sides[2]) == 1
+        assert not (sides[0] & sides[1] or sides[0] & sides[2] or sides[1] & sides[2])
+        assert "training speakers" in fold.description
