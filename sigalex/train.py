@@ -763,6 +763,9 @@ def _finish_fold(trainer: Trainer, fold_dir: Path) -> dict:
         y, p, data.classes, positive_class=trainer.cfg.eval.positive_class or None
     )
     metrics["loss"] = loss
+    per_recording = recording_metrics(trainer, y, p)
+    if per_recording is not None:
+        metrics["per_recording"] = per_recording
     plot_dir = fold_dir / "plots"
     plots.plot_history(trainer.history, plot_dir / "training.png", best_epoch=trainer.best_epoch)
     plots.plot_confusion(metrics["confusion_matrix"], data.classes, plot_dir / "confusion.png")
@@ -770,6 +773,32 @@ def _finish_fold(trainer: Trainer, fold_dir: Path) -> dict:
         plots.plot_roc(roc_curves(y, p, data.classes), plot_dir / "roc.png")
     _plot_examples(trainer, y, p, plot_dir / "examples.png")
     return metrics
+
+
+def recording_metrics(trainer: Trainer, y: np.ndarray, p: np.ndarray) -> dict | None:
+    """Test metrics per recording (the mean of its windows' probabilities), or ``None``.
+
+    Only for clip-labelled data cut into several windows a recording (Bonn segments cut into
+    sub-windows, say): there each recording has one true label and a clip-level answer. Data
+    whose windows carry different labels within a recording (seizure onsets in an EDF) is
+    scored per window and per event instead (``sigalex predict`` / ``sigalex score``).
+    """
+    from .metrics import aggregate_by, classification_metrics
+
+    recordings = np.array([trainer.data.windows[i].recording for i in trainer.split.test])
+    _, counts = np.unique(recordings, return_counts=True)
+    if counts.max() < 2:
+        return None
+    try:
+        y_rec, p_rec, _ = aggregate_by(recordings, p, y)
+    except ParameterError:  # a recording with windows of several labels
+        return None
+    out = classification_metrics(
+        y_rec, p_rec, trainer.data.classes, positive_class=trainer.cfg.eval.positive_class or None
+    )
+    out["n_recordings"] = len(y_rec)
+    out["aggregation"] = "mean of window probabilities per recording"
+    return out
 
 
 def _plot_examples(trainer: Trainer, y: np.ndarray, p: np.ndarray, path: Path) -> None:
@@ -882,12 +911,20 @@ def run(cfg: Config, *, device: str | None = None, resume: Path | None = None) -
             atomic_write_text(fold_dir / "metrics.json", json.dumps(metrics, indent=2))
         fold_metrics.append(metrics)
         print(_summary_line(metrics, data.classes), flush=True)
+        if "per_recording" in metrics:
+            print(
+                f"per recording ({metrics['per_recording']['n_recordings']}): "
+                + _summary_line(metrics["per_recording"], data.classes),
+                flush=True,
+            )
     if len(fold_metrics) == 1:
         final = dict(fold_metrics[0])
     else:
         from .metrics import summarise_folds
 
         final = {"folds": fold_metrics, **summarise_folds(fold_metrics)}
+        if all("per_recording" in m for m in fold_metrics):
+            final["per_recording"] = summarise_folds([m["per_recording"] for m in fold_metrics])
         final["split"] = (
             f"{cfg.eval.split}: {len(fold_metrics)} folds; " + data.splits[0].description
         )

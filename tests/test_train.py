@@ -124,6 +124,7 @@ def test_run_writes_a_complete_run_directory(recipe):
     assert ckpt["sample_rate"] == 256.0 and ckpt["n_times"] == 1024 and ckpt["n_channels"] == 18
     assert "state_dict" in ckpt and "version" in ckpt
 
+    assert "per_recording" not in metrics  # labels change within a recording: windows only
     assert load_config(run_dir / "config.toml") == load_config(recipe)
     for plot in ("training.png", "confusion.png", "roc.png", "examples.png"):
         assert (run_dir / "plots" / plot).stat().st_size > 1000
@@ -283,3 +284,36 @@ def test_validation_is_drawn_the_way_the_test_set_was(data_dir, monkeypatch):
         assert len(sides[1]) == 1 and len(sides[2]) == 1
         assert not (sides[0] & sides[1] or sides[0] & sides[2] or sides[1] & sides[2])
         assert "training speakers" in fold.description
+
+
+def test_clips_cut_into_windows_are_also_scored_per_recording(tmp_path):
+    """Each 1 s clip gives 4 windows; metrics.json adds clip-level figures from the mean window
+    probability, one row per test clip."""
+    import soundfile
+
+    t = np.arange(8000) / 8000
+    rng = np.random.default_rng(0)
+    for label, freq in (("low", 300.0), ("high", 1500.0)):
+        folder = tmp_path / "clips" / label
+        folder.mkdir(parents=True)
+        for k in range(8):
+            x = 0.5 * np.sin(2 * np.pi * freq * t) + 0.05 * rng.standard_normal(t.size)
+            soundfile.write(folder / f"c{k}.wav", x, 8000)
+    recipe = tmp_path / "clips.toml"
+    recipe.write_text(
+        f'[data]\ndataset = "folder"\nroot = "{tmp_path / "clips"}"\n'
+        "[windows]\nwindow_s = 0.25\n"
+        '[transform]\nmethod = "stft"\nn_fft = 128\nhop_length = 32\n'
+        '[render]\nsize = 64\n[model]\nweights = "none"\n'
+        '[train]\nepochs = 1\nbatch_size = 8\nmax_steps_per_epoch = 2\noptimizer = "adamw"\n'
+        'lr = 0.001\n[eval]\nsplit = "grouped"\ntest_fraction = 0.25\nval_fraction = 0.25\n'
+        f'[output]\ndir = "{tmp_path / "runs"}"\nexamples_per_class = 1\n'
+    )
+    run_dir = run_recipe(recipe)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["n_test"] == 16 and np.sum(metrics["confusion_matrix"]) == 16  # windows
+    per_rec = metrics["per_recording"]
+    assert per_rec["n_recordings"] == 4 and np.sum(per_rec["confusion_matrix"]) == 4  # clips
+    assert per_rec["aggregation"] == "mean of window probabilities per recording"
+    for key in ("accuracy", "balanced_accuracy", "auroc", "per_class"):
+        assert key in per_rec, key
