@@ -446,3 +446,17 @@ def test_long_recording_events_are_found(detector, tmp_path):
     assert total["sensitivity"] == 1.0 and total["fp"] <= 2
     assert result["total"]["window"]["sensitivity"] > 0.6
     assert result["total"]["window"]["specificity"] > 0.9
+
+
+def test_cpu_prediction_runs_channels_last_with_the_same_probabilities(detector):
+    """Channels-last is faster for AlexNet on CPUs too; it must not change a probability."""
+    rec = make_synthetic_recording(40, n_channels=N_CHANNELS, seizures=[(10, 20)], seed=7)
+    fast = sigalex.Predictor.from_checkpoint(detector, device="cpu", batch_size=8)
+    assert fast.channels_last
+    assert fast.model.features[0].weight.is_contiguous(memory_format=torch.channels_last)
+    plain = sigalex.Predictor.from_checkpoint(detector, device="cpu", batch_size=8)
+    plain.channels_last = False
+    plain.model.to(memory_format=torch.contiguous_format)
+    np.testing.assert_allclose(
+        fast.predict(rec).probabilities, plain.predict(rec).probabilities, atol=1e-5
+    )
