@@ -1,6 +1,7 @@
 """Windows per second of ``sigalex predict`` end to end vs the AlexNet-only forward, same run.
 
-On 4097-sample single-channel windows at 173.61 Hz (Bonn's shape) with STFT images at 227×227:
+On 4097-sample windows at 173.61 Hz (Bonn's shape), one channel or ``--channels N`` tiled, with
+``--method`` (STFT by default, or mel, CWT, Hilbert) images at 227×227:
 
 - ``alexnet``: the model's forward pass alone on ready images ``(batch, 3, 227, 227)`` (bf16
   autocast and channels-last on CUDA, as :class:`sigalex.Predictor` runs it);
@@ -14,6 +15,7 @@ H-hour, 23-channel, 256 Hz EDF and reports the peak memory (max RSS of a child p
 classifying it with a 23-channel, 10 s-window model.
 
     python benchmarks/bench_predict.py                          # CPU
+    python benchmarks/bench_predict.py --method cwt --channels 23  # the costliest front end
     python benchmarks/bench_predict.py --device cuda --n-windows 200000 --batch-size 512
     python benchmarks/bench_predict.py --long-edf-hours 24      # peak memory on a day of EEG
 """
@@ -40,16 +42,27 @@ SAMPLE_RATE = 173.61
 N_TIMES = 4097
 
 
+#: The front ends measured (``--method``): the maps of bench_render.py.
+METHODS = {
+    "stft": dict(n_fft=256, hop_length=64, fmax=40.0),
+    "mel": dict(n_fft=256, hop_length=32, n_mels=64, fmax=40.0),
+    "cwt": dict(fmin=0.5, fmax=40.0, n_freqs=64),
+    "hilbert": dict(fmin=0.5, fmax=40.0, n_bands=32),
+}
+
+
 def make_predictor(
-    device, batch_size: int, *, n_channels=1, sample_rate=SAMPLE_RATE, n_times=N_TIMES, names=()
-):
+    device, batch_size: int, *, n_channels=1, sample_rate=SAMPLE_RATE, n_times=N_TIMES, names=(),
+    method="stft",
+):  # fmt: skip
     from sigalex.frontend import ImageFrontend
     from sigalex.models import build_model
     from sigalex.predict import Predictor
 
     torch.manual_seed(0)
     model, _ = build_model("alexnet", num_classes=2, weights=None)
-    frontend = ImageFrontend(sample_rate, "stft", n_fft=256, hop_length=64, fmax=40.0)
+    channels = "tile" if n_channels > 1 else "mean"
+    frontend = ImageFrontend(sample_rate, method, channels=channels, **METHODS[method])
     return Predictor(
         model, frontend, classes=["background", "seizure"], sample_rate=sample_rate,
         n_times=n_times, n_channels=n_channels, channel_names=list(names),
@@ -90,9 +103,8 @@ def bench_predict(pred, n_windows: int) -> float:
     from sigalex.io import Recording
 
     rng = np.random.default_rng(0)
-    rec = Recording(
-        rng.standard_normal((1, n_windows * N_TIMES), dtype=np.float32), SAMPLE_RATE, []
-    )
+    shape = (pred.n_channels, n_windows * N_TIMES)
+    rec = Recording(rng.standard_normal(shape, dtype=np.float32), SAMPLE_RATE, [])
     pred.predict(Recording(rec.data[:, : pred.batch_size * N_TIMES], SAMPLE_RATE, []))  # warm-up
     _sync(pred.device)
     t = time.perf_counter()
@@ -109,7 +121,8 @@ def bench_files(pred, n_files: int, per_file: int) -> float:
         paths = []
         for i in range(n_files):
             p = Path(tmp) / f"rec{i:04d}.npy"
-            np.save(p, rng.standard_normal(per_file * N_TIMES).astype(np.float32))
+            shape = (pred.n_channels, per_file * N_TIMES)
+            np.save(p, rng.standard_normal(shape).astype(np.float32))
             paths.append(p)
         list(pred.predict_files(paths[:1]))  # warm-up
         t = time.perf_counter()
@@ -173,6 +186,10 @@ def run(argv=None) -> dict:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--n-windows", type=int, default=512)
     ap.add_argument("--n-files", type=int, default=32)
+    ap.add_argument("--method", choices=sorted(METHODS), default="stft")
+    ap.add_argument(
+        "--channels", type=int, default=1, help="EEG channels a window (> 1: tiled images)"
+    )
     ap.add_argument("--long-edf-hours", type=float, default=0.0)
     ap.add_argument(
         "--compile", action="store_true", help="also time the torch.compile'd AlexNet forward"
@@ -183,15 +200,21 @@ def run(argv=None) -> dict:
     if args.quick:
         args.batch_size, args.n_windows, args.n_files = 4, 8, 2
 
-    pred = make_predictor(args.device, args.batch_size)
+    pred = make_predictor(
+        args.device, args.batch_size, n_channels=args.channels, method=args.method
+    )
     dev = pred.device
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor()
     print(
         f"device {dev} ({name or platform.machine()}), torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, batch {args.batch_size}, {N_TIMES}-sample windows, "
-        f"STFT → 227×227, amp={pred.amp}"
+        f"{torch.get_num_threads()} threads, batch {args.batch_size}, {N_TIMES}-sample windows × "
+        f"{args.channels} channel(s), {args.method} → 227×227, amp={pred.amp}, "
+        f"channels_last={pred.channels_last}"
     )
-    results = {"device": str(dev), "device_name": name, "batch_size": args.batch_size}
+    results = {
+        "device": str(dev), "device_name": name, "batch_size": args.batch_size,
+        "method": args.method, "channels": args.channels,
+    }  # fmt: skip
     results["alexnet_windows_per_s"] = a = bench_alexnet(pred, args.n_windows)
     results["predict_windows_per_s"] = p = bench_predict(pred, args.n_windows)
     per_file = max(1, args.n_windows // args.n_files)
