@@ -60,7 +60,8 @@ class ImageFrontend(nn.Module):
     def sample_rate(self) -> float:
         return self.transform.sample_rate
 
-    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+    def forward(self, windows: torch.Tensor, *, image_dtype: str | None = None) -> torch.Tensor:
+        """``image_dtype="uint8"`` gives 8-bit images for this call (see :class:`Render`)."""
         if windows.ndim == 2:
             windows = windows[:, None]
         if windows.ndim != 3:
@@ -68,7 +69,7 @@ class ImageFrontend(nn.Module):
                 "windows must have shape (batch, n_channels, n_times) or (batch, n_times); "
                 f"got {tuple(windows.shape)}"
             )
-        return self.render(self.transform(windows))
+        return self.render(self.transform(windows), image_dtype=image_dtype)
 
 
 def spectrogram(

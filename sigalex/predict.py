@@ -62,6 +62,7 @@ import torch
 from ._checks import resolve_device
 from ._files import atomic_write_text, sha256_file
 from .errors import ConfigError, DataError, ParameterError, SigalexError
+from .frontend import ImageFrontend
 from .io import Annotation, Recording
 
 EXIT_OK = 0
@@ -375,6 +376,16 @@ class Predictor:
         self.channels_last = bool(channels_last)
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
+        # On the CPU the renderer's colours are 8-bit levels already; the model takes them as
+        # uint8 (AlexNet's normalize divides by 255): the same input, without a float copy of
+        # every image.
+        cpu_uint8 = (
+            self.device.type == "cpu"
+            and isinstance(self.frontend, ImageFrontend)
+            and self.frontend.render.uint8_on_cpu
+            and hasattr(self.model, "normalize")
+        )
+        self._image_options = {"image_dtype": "uint8"} if cpu_uint8 else {}
         self.checkpoint: Path | None = None
         self.info: dict = {}
 
@@ -462,7 +473,7 @@ class Predictor:
     @torch.no_grad()
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)
-        images = self.frontend(x)
+        images = self.frontend(x, **self._image_options)
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         if self.amp:

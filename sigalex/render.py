@@ -257,7 +257,10 @@ class Render(nn.Module):
     #: Colour and resize in uint8 on the CPU (fast); False forces the float path everywhere.
     uint8_on_cpu: bool = True
 
-    def forward(self, maps: torch.Tensor) -> torch.Tensor:
+    def forward(self, maps: torch.Tensor, *, image_dtype: str | None = None) -> torch.Tensor:
+        """``image_dtype`` overrides the module's for this call (``"uint8"``: 8-bit levels)."""
+        if image_dtype is not None:
+            image_dtype = choice("image_dtype", image_dtype, ("float", "uint8"))
         if maps.ndim != 4:
             raise ParameterError(
                 f"Render expects maps of shape (batch, n_channels, n_freqs, n_frames); "
@@ -287,9 +290,9 @@ class Render(nn.Module):
                 vmax=self.vmax,
                 percentiles=self.percentiles,
             ).flip(-2)
-        return self._colour_and_resize(unit)
+        return self._colour_and_resize(unit, image_dtype or self.image_dtype)
 
-    def _colour_and_resize(self, unit: torch.Tensor) -> torch.Tensor:
+    def _colour_and_resize(self, unit: torch.Tensor, image_dtype: str) -> torch.Tensor:
         """``(batch, C', h, w)`` in [0, 1] → RGB at ``self.size``: colormap first, then resize.
 
         Colours are 8-bit levels (the LUT rounded to k/255) and the resized image is rounded
@@ -302,7 +305,7 @@ class Render(nn.Module):
         batch, n_images, h, w = unit.shape
         flat = unit.reshape(batch * n_images, h, w)
         lut8 = self.lut.mul(255).round_()
-        if unit.device.type == "cpu" and self.uint8_on_cpu and self.image_dtype == "uint8":
+        if unit.device.type == "cpu" and self.uint8_on_cpu and image_dtype == "uint8":
             # One gather of packed RGBA words gives a channels-last (N, 4, h, w) uint8 image
             # directly, which PyTorch resizes with its 4-channel SIMD kernel; drop alpha after.
             rgba = torch.take(_packed_rgba(lut8.to(torch.uint8)), _lut_index(flat, len(lut8)))
@@ -314,9 +317,9 @@ class Render(nn.Module):
         else:
             levels = resize(apply_colormap(flat, lut8.to(unit.dtype)), self.size)
             rgb8 = levels.round_().clamp_(0, 255)
-            if self.image_dtype == "uint8":
+            if image_dtype == "uint8":
                 rgb8 = rgb8.to(torch.uint8)
-        if self.image_dtype == "float":
+        if image_dtype == "float":
             rgb = rgb8.to(unit.dtype).div_(255)
         else:
             rgb = rgb8

@@ -448,15 +448,24 @@ def test_long_recording_events_are_found(detector, tmp_path):
     assert result["total"]["window"]["specificity"] > 0.9
 
 
-def test_cpu_prediction_runs_channels_last_with_the_same_probabilities(detector):
-    """Channels-last is faster for AlexNet on CPUs too; it must not change a probability."""
+def test_cpu_prediction_is_channels_last_uint8_with_the_same_probabilities(detector, monkeypatch):
+    """On the CPU the model gets the renderer's 8-bit levels, channels-last (both faster there);
+    neither may change a probability against float NCHW images."""
     rec = make_synthetic_recording(40, n_channels=N_CHANNELS, seizures=[(10, 20)], seed=7)
     fast = sigalex.Predictor.from_checkpoint(detector, device="cpu", batch_size=8)
     assert fast.channels_last
     assert fast.model.features[0].weight.is_contiguous(memory_format=torch.channels_last)
-    plain = sigalex.Predictor.from_checkpoint(detector, device="cpu", batch_size=8)
-    plain.channels_last = False
-    plain.model.to(memory_format=torch.contiguous_format)
-    np.testing.assert_allclose(
-        fast.predict(rec).probabilities, plain.predict(rec).probabilities, atol=1e-5
+    seen = []
+    original = type(fast.model).forward
+    monkeypatch.setattr(
+        type(fast.model), "forward", lambda self, x: seen.append(x.dtype) or original(self, x)
     )
+    fast_probs = fast.predict(rec).probabilities
+    assert seen and set(seen) == {torch.uint8}
+    plain = sigalex.Predictor.from_checkpoint(detector, device="cpu", batch_size=8)
+    plain.channels_last, plain._image_options = False, {}
+    plain.model.to(memory_format=torch.contiguous_format)
+    seen.clear()
+    plain_probs = plain.predict(rec).probabilities
+    assert set(seen) == {torch.float32}
+    np.testing.assert_allclose(fast_probs, plain_probs, atol=1e-5)

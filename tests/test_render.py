@@ -220,6 +220,9 @@ def test_render_output_uint8_and_float_path_agree(rng, monkeypatch):
             fast = Render(size=size, channels=channels)(maps)
             as_uint8 = Render(size=size, channels=channels, image_dtype="uint8")(maps)
             assert as_uint8.dtype == torch.uint8
+            # a per-call image_dtype (what Predictor uses on the CPU) is the same image
+            per_call = Render(size=size, channels=channels)(maps, image_dtype="uint8")
+            assert torch.equal(per_call, as_uint8)
             torch.testing.assert_close(fast, as_uint8.double() / 255, rtol=0, atol=1e-12)
             # The float path (used on GPUs) must agree with the uint8 CPU path within one 8-bit
             # level: the guarantee CPU/GPU parity relies on.
@@ -406,3 +409,8 @@ def test_save_png_is_atomic_and_overwrites(tmp_path, rng):
         save_png(np.zeros((4, 4), np.uint8), tmp_path / "bad.png")
     assert not (tmp_path / "bad.png").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["sub"]
+
+
+def test_render_per_call_image_dtype_is_checked():
+    with pytest.raises(sigalex.ParameterError, match="image_dtype"):
+        Render()(torch.ones(1, 1, 4, 4), image_dtype="int8")
