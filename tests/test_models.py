@@ -93,6 +93,18 @@ def test_normalisation_belongs_to_the_model():
     out = model.normalize(gray)
     expected = (0.5 - torch.tensor(models.IMAGENET_MEAN)) / torch.tensor(models.IMAGENET_STD)
     torch.testing.assert_close(out[0, :, 0, 0], expected)
+    # uint8 levels and float images, against (x - mean) / std in float64; input untouched,
+    # memory layout kept
+    mean = torch.tensor(models.IMAGENET_MEAN, dtype=torch.float64).view(1, 3, 1, 1)
+    std = torch.tensor(models.IMAGENET_STD, dtype=torch.float64).view(1, 3, 1, 1)
+    levels = torch.randint(0, 256, (2, 3, 9, 7), dtype=torch.uint8)
+    for x in (levels, levels.float() / 255, levels.contiguous(memory_format=torch.channels_last)):
+        before = x.clone()
+        out = model.normalize(x)
+        assert out.dtype == torch.float32 and torch.equal(x, before)
+        ref = (levels.double() / 255 - mean) / std
+        torch.testing.assert_close(out.double(), ref, rtol=0, atol=1e-6)
+    assert out.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_local_weights_file_loads_and_head_is_replaced(weights_file):
