@@ -653,3 +653,31 @@ def test_max_frames_caps_columns_by_raising_the_hop(cls, n_times, max_frames, rn
     # the same as asking for that hop explicitly
     explicit = cls(200.0, hop_length=hop, **kw)(x)
     torch.testing.assert_close(out, explicit, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(n_fft=256, hop_length=64, fmax=40.0),
+        dict(n_fft=128, hop_length=8, fmax=40.0),
+        dict(n_fft=256, hop_length=32, fmax=40.0, center=False),
+        dict(n_fft=256, hop_length=32, fmin=5.0, fmax=30.0, pad_mode="reflect", power=2.0),
+        dict(n_fft=200, win_length=150, hop_length=50, fmax=20.0, window=("kaiser", 8.0)),
+        dict(n_fft=255, hop_length=17, fmax=30.0, power=1.5),
+    ],
+)
+def test_stft_narrow_band_dft_path_matches_the_fft(params):
+    """Float32 on the CPU, a short FFT keeping few bins runs as a convolution with those bins'
+    DFT rows; it must give torch.stft's values (float64 here) to float32 rounding."""
+    st = build_transform("stft", 173.61, **params)
+    assert st._use_dft
+    x = torch.randn(5, 3, 1500, generator=torch.Generator().manual_seed(0))
+    fast, ref = st(x), st(x.double())
+    assert fast.dtype == torch.float32 and fast.shape == ref.shape
+    assert ((fast.double() - ref).abs().max() / ref.abs().max()) < 1e-5
+
+
+def test_stft_dft_path_only_where_it_is_faster():
+    assert not build_transform("stft", 173.61, n_fft=256, hop_length=64)._use_dft  # all bins
+    assert not build_transform("stft", 8000.0, n_fft=1024, fmax=800.0)._use_dft  # long FFT
+    assert build_transform("stft", 256.0, n_fft=256, fmax=40.0)._use_dft  # CHB-MIT's maps
