@@ -331,8 +331,8 @@ class Predictor:
     batch_size : int
         Windows per forward pass.
     amp, channels_last : bool
-        bf16 autocast on CUDA; channels-last images on any device (as in training: AlexNet's
-        convolutions run up to 1.4x faster so on a CPU too, with the same results).
+        bf16 autocast on CUDA; channels-last images on any device, as in training (AlexNet's
+        convolutions are up to 1.5x faster that way on a CPU too, with the same results).
     """
 
     def __init__(

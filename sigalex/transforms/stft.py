@@ -110,7 +110,10 @@ class _STFTBase(Transform):
         )
         # re^2 + im^2 is several times faster than complex abs() on the CPU.
         kept = spec[:, bins]
-        power2 = kept.real.square() + kept.imag.square()
+        return self._from_power2(kept.real.square() + kept.imag.square())
+
+    def _from_power2(self, power2: torch.Tensor) -> torch.Tensor:
+        """``|X|**2`` → ``|X|**power``."""
         if self.power == 2.0:
             return power2
         return power2.sqrt() if self.power == 1.0 else power2.pow(self.power / 2)
@@ -216,10 +219,7 @@ class STFT(_STFTBase):
             x = torch.nn.functional.pad(x, (pad, pad), mode=self.pad_mode)
         y = torch.nn.functional.conv1d(x, self._cast(self._dft, x), stride=self.hop_length)
         n = y.shape[1] // 2
-        power2 = y[:, :n].square() + y[:, n:].square()
-        if self.power == 2.0:
-            return power2
-        return power2.sqrt() if self.power == 1.0 else power2.pow(self.power / 2)
+        return self._from_power2(y[:, :n].square() + y[:, n:].square())
 
 
 def stft(signal, sample_rate: float, **params) -> TFMap:
