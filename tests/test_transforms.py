@@ -666,18 +666,35 @@ def test_max_frames_caps_columns_by_raising_the_hop(cls, n_times, max_frames, rn
         dict(n_fft=255, hop_length=17, fmax=30.0, power=1.5),
     ],
 )
-def test_stft_narrow_band_dft_path_matches_the_fft(params):
-    """Float32 on the CPU, a short FFT keeping few bins runs as a convolution with those bins'
-    DFT rows; it must give torch.stft's values (float64 here) to float32 rounding."""
+def test_stft_narrow_band_dft_path_matches_the_fft(params, monkeypatch):
+    """Float32 on the CPU, a big batch of a short FFT keeping few bins runs as a convolution
+    with those bins' DFT rows; it must give torch.stft's values (float64 here) to float32
+    rounding."""
+    import importlib
+
+    stft_module = importlib.import_module("sigalex.transforms.stft")  # not the stft function
+
     st = build_transform("stft", 173.61, **params)
     assert st._use_dft
+    calls = []
+    monkeypatch.setattr(stft_module, "DFT_MIN_FRAME_SAMPLES", 0)  # any batch takes it
+    dft = st._dft_spectrum
+    monkeypatch.setattr(st, "_dft_spectrum", lambda x: calls.append(x.shape) or dft(x))
     x = torch.randn(5, 3, 1500, generator=torch.Generator().manual_seed(0))
     fast, ref = st(x), st(x.double())
+    assert calls == [(15, 1500)]  # float64 went through torch.stft
     assert fast.dtype == torch.float32 and fast.shape == ref.shape
     assert ((fast.double() - ref).abs().max() / ref.abs().max()) < 1e-5
 
 
-def test_stft_dft_path_only_where_it_is_faster():
+def test_stft_dft_path_only_where_it_is_faster(monkeypatch):
     assert not build_transform("stft", 173.61, n_fft=256, hop_length=64)._use_dft  # all bins
     assert not build_transform("stft", 8000.0, n_fft=1024, fmax=800.0)._use_dft  # long FFT
-    assert build_transform("stft", 256.0, n_fft=256, fmax=40.0)._use_dft  # CHB-MIT's maps
+    st = build_transform("stft", 173.61, n_fft=256, hop_length=64, fmax=40.0)
+    assert st._use_dft
+    calls = []
+    dft = st._dft_spectrum
+    monkeypatch.setattr(st, "_dft_spectrum", lambda x: calls.append(len(x)) or dft(x))
+    st(torch.randn(32, 1, 4097))  # 32 x 65 frames x 256 = 0.5M: torch.stft is faster
+    st(torch.randn(32, 23, 4097))  # 12M: the convolution is
+    assert calls == [32 * 23]
