@@ -66,7 +66,7 @@ class ImageNetNormalize(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x * (1 / std) - mean / std on one new tensor, scaled in place: each operator on a
         # batch of images is a pass over tens of MB, and (x - mean) / std makes two (three from
-        # uint8); 4x faster on a CPU from uint8, the same values to float rounding (< 1e-6).
+        # uint8); the same values to float rounding (< 1e-6).
         if x.dtype == torch.uint8:
             y = x.to(self.mean.dtype).mul_(1.0 / (self.std * 255))
         else:
