@@ -35,8 +35,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import median_seconds, write_json
 from _common import sync as _sync
-from _common import write_json
 
 SAMPLE_RATE = 173.61
 N_TIMES = 4097
@@ -132,6 +132,41 @@ def bench_files(pred, n_files: int, per_file: int) -> float:
         return n_files * per_file / (time.perf_counter() - t)
 
 
+def bench_parts(pred, repeats: int = 5) -> dict:
+    """Milliseconds per batch of each stage, and of the slower way each was done before:
+
+    the transform (for an STFT keeping few bins, also through ``torch.stft``), the render to
+    float and to uint8 images, ImageNet normalisation of uint8 images (in place vs
+    ``(x - mean) / std``), and AlexNet on channels-last vs NCHW images.
+    """
+    import copy
+
+    fe, model, dev = pred.frontend, pred.model, pred.device
+    x = torch.randn(pred.batch_size, pred.n_channels, pred.n_times, device=dev)
+
+    def ms(fn) -> float:
+        with torch.no_grad():
+            return 1000 * median_seconds(fn, dev, repeats=repeats)
+
+    maps = fe.transform(x)
+    out = {"transform": ms(lambda: fe.transform(x))}
+    if getattr(fe.transform, "_use_dft", False):
+        fe.transform._use_dft = False
+        out["transform_torch_stft"] = ms(lambda: fe.transform(x))
+        fe.transform._use_dft = True
+    out["render_float"] = ms(lambda: fe.render(maps, image_dtype="float"))
+    out["render_uint8"] = ms(lambda: fe.render(maps, image_dtype="uint8"))
+    images = fe(x, image_dtype="uint8").contiguous(memory_format=torch.channels_last)
+    norm = model.normalize
+    out["normalize_uint8"] = ms(lambda: norm(images))
+    out["normalize_uint8_plain"] = ms(lambda: (images.float() - norm.mean * 255) / (norm.std * 255))
+    out["alexnet_channels_last"] = ms(lambda: model(images))
+    nchw = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
+    plain = images.contiguous()
+    out["alexnet_nchw"] = ms(lambda: nchw(plain))
+    return out
+
+
 # Peak memory is read from /proc/self/status VmHWM: getrusage's ru_maxrss survives fork + exec,
 # so a child would report the parent's peak (the parent built the whole EDF in memory).
 _CHILD = """
@@ -194,6 +229,9 @@ def run(argv=None) -> dict:
     ap.add_argument(
         "--compile", action="store_true", help="also time the torch.compile'd AlexNet forward"
     )
+    ap.add_argument(
+        "--parts", action="store_true", help="also time each stage and its slower alternative"
+    )
     ap.add_argument("--quick", action="store_true", help="tiny sizes: checks the script runs")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
@@ -235,6 +273,11 @@ def run(argv=None) -> dict:
             results["ratio_predict_compiled"] = p / c
             print(f"{'AlexNet forward only, compiled':34s} {c:10.1f} windows/s")
             print(f"{'predict / compiled AlexNet':34s} {'':10s}            ratio {p / c:.2f}")
+    if args.parts:
+        parts = results["parts_ms_per_batch"] = bench_parts(pred, repeats=2 if args.quick else 5)
+        print(f"ms per batch of {args.batch_size}:")
+        for key, value in parts.items():
+            print(f"  {key:28s} {value:9.2f}")
     if args.long_edf_hours:
         r = bench_long_edf(args.long_edf_hours, str(dev), args.batch_size)
         results["long_edf"] = r
