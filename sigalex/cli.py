@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
 import re
 import sys
 from pathlib import Path
@@ -334,13 +335,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not as a traceback at exit
+        return status
     except SigalexError as exc:
         print(f"sigalex: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("sigalex: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `sigalex transforms | head`: the reader left; stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes at exit
+        return 141  # 128 + SIGPIPE, as the shell reports it
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -218,3 +218,16 @@ def test_version_in_process(capsys):
         main(["--version"])
     assert exc.value.code == 0
     assert capsys.readouterr().out.strip() == f"sigalex {sigalex.__version__}"
+
+
+def test_output_into_a_closed_pipe_is_not_a_traceback():
+    """`sigalex transforms | head -1`: the reader leaves early; sigalex stops quietly (141)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sigalex", "transforms"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # before the child (still importing) writes a byte
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
