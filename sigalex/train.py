@@ -769,6 +769,11 @@ def _finish_fold(trainer: Trainer, fold_dir: Path) -> dict:
     plot_dir = fold_dir / "plots"
     plots.plot_history(trainer.history, plot_dir / "training.png", best_epoch=trainer.best_epoch)
     plots.plot_confusion(metrics["confusion_matrix"], data.classes, plot_dir / "confusion.png")
+    if per_recording is not None:
+        plots.plot_confusion(
+            per_recording["confusion_matrix"], data.classes,
+            plot_dir / "confusion_per_recording.png", title="Confusion matrix per recording",
+        )  # fmt: skip
     if metrics.get("auroc") is not None:
         plots.plot_roc(roc_curves(y, p, data.classes), plot_dir / "roc.png")
     _plot_examples(trainer, y, p, plot_dir / "examples.png")

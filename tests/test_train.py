@@ -125,6 +125,7 @@ def test_run_writes_a_complete_run_directory(recipe):
     assert "state_dict" in ckpt and "version" in ckpt
 
     assert "per_recording" not in metrics  # labels change within a recording: windows only
+    assert not (run_dir / "plots" / "confusion_per_recording.png").exists()
     assert load_config(run_dir / "config.toml") == load_config(recipe)
     for plot in ("training.png", "confusion.png", "roc.png", "examples.png"):
         assert (run_dir / "plots" / plot).stat().st_size > 1000
@@ -317,3 +318,4 @@ def test_clips_cut_into_windows_are_also_scored_per_recording(tmp_path):
     assert per_rec["aggregation"] == "mean of window probabilities per recording"
     for key in ("accuracy", "balanced_accuracy", "auroc", "per_class"):
         assert key in per_rec, key
+    assert (run_dir / "plots" / "confusion_per_recording.png").stat().st_size > 1000
