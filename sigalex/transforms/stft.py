@@ -37,6 +37,12 @@ def make_window(window, win_length: int) -> np.ndarray:
     return arr
 
 
+def frame_count(n_times: int, *, n_fft: int, hop_length: int, center: bool) -> int:
+    """Frames of an STFT of ``n_times`` samples (``center`` pads ``n_fft // 2`` both sides)."""
+    pad = 2 * (n_fft // 2) if center else 0
+    return 1 + (n_times + pad - n_fft) // hop_length
+
+
 def frame_times(
     n_times: int, sample_rate: float, *, n_fft: int, hop_length: int, center: bool
 ) -> torch.Tensor:
@@ -46,8 +52,7 @@ def frame_times(
     placed at ``t * hop_length / sample_rate`` (librosa's ``frames_to_time``); without, at the
     middle of its ``n_fft`` samples.
     """
-    pad = 2 * (n_fft // 2) if center else 0
-    n_frames = 1 + (n_times + pad - n_fft) // hop_length
+    n_frames = frame_count(n_times, n_fft=n_fft, hop_length=hop_length, center=center)
     starts = torch.arange(n_frames, dtype=torch.float64) * hop_length
     if center:
         return starts / sample_rate
@@ -211,8 +216,9 @@ class STFT(_STFTBase):
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._use_dft and x.device.type == "cpu" and x.dtype == torch.float32:
-            n_padded = x.shape[-1] + (2 * (self.n_fft // 2) if self.center else 0)
-            n_frames = (n_padded - self.n_fft) // self.hop_length + 1
+            n_frames = frame_count(
+                x.shape[-1], n_fft=self.n_fft, hop_length=self.hop_length, center=self.center
+            )
             if x.shape[0] * n_frames * self.n_fft >= DFT_MIN_FRAME_SAMPLES:
                 return self._dft_spectrum(x)
         return self._spectrum(x, self._bins)
