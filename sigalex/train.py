@@ -93,6 +93,7 @@ class PreparedData:
     classes: list[str]
     targets: np.ndarray  # (n_windows,) int
     groups: np.ndarray  # (n_windows,) object
+    recordings: np.ndarray  # (n_windows,) object: the recording each window was cut from
     group_by: str
     sample_rate: float  # Hz of the windows the model sees
     n_channels: int
@@ -345,6 +346,7 @@ def prepare_data(cfg: Config) -> PreparedData:
         classes=classes,
         targets=targets,
         groups=groups,
+        recordings=recordings,
         group_by=index.group_by,
         sample_rate=float(target_rate),
         n_channels=n_channels,
@@ -790,7 +792,7 @@ def recording_metrics(trainer: Trainer, y: np.ndarray, p: np.ndarray) -> dict | 
     """
     from .metrics import aggregate_by, classification_metrics
 
-    recordings = np.array([trainer.data.windows[i].recording for i in trainer.split.test])
+    recordings = trainer.data.recordings[trainer.split.test]
     _, counts = np.unique(recordings, return_counts=True)
     if counts.max() < 2:
         return None
