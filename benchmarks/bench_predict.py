@@ -152,8 +152,10 @@ def bench_parts(pred, repeats: int = 5) -> dict:
     out = {"transform": ms(lambda: fe.transform(x))}
     if getattr(fe.transform, "_use_dft", False):
         fe.transform._use_dft = False
-        out["transform_torch_stft"] = ms(lambda: fe.transform(x))
-        fe.transform._use_dft = True
+        try:
+            out["transform_torch_stft"] = ms(lambda: fe.transform(x))
+        finally:
+            fe.transform._use_dft = True
     out["render_float"] = ms(lambda: fe.render(maps, image_dtype="float"))
     out["render_uint8"] = ms(lambda: fe.render(maps, image_dtype="uint8"))
     images = fe(x, image_dtype="uint8").contiguous(memory_format=torch.channels_last)
