@@ -524,6 +524,50 @@ def test_hilbert_rejects_fmax_at_nyquist():
         Hilbert(100.0, fmax=50.0)
 
 
+@pytest.mark.parametrize("hop", [1, 5])
+def test_hilbert_sparse_bank_matches_the_dense_band_gains(hop, rng):
+    # The envelope keeps only bins where a band's gain is above 1e-9 of its peak (a tenth of
+    # the dense bank); against the dense product, the map must agree to float rounding.
+    n_times = 1500
+    x = torch.from_numpy(rng.standard_normal((3, n_times)))
+    module = Hilbert(HILBERT_SR, fmin=1.0, fmax=60.0, n_bands=16, hop_length=hop)
+    got = module(x)
+    pad = module.padding(n_times)
+    padded = torch.nn.functional.pad(x[:, None], (pad, pad), mode="reflect")[:, 0]
+    n_fft = module.fft_length(n_times)
+    gains = module.band_gains(n_fft, "cpu", torch.float64)
+    dense = torch.fft.ifft(torch.fft.fft(padded, n=n_fft)[:, None] * gains).abs()
+    ref = dense[..., pad : pad + n_times : hop]
+    assert_close(got.numpy(), ref.numpy(), rel=1e-8)
+    bank = module.folded_bank(n_fft, hop, "cpu", torch.float64)
+    assert bank._nnz() < 0.3 * gains[:, : n_fft // 2 + 1].count_nonzero()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: CWT(HILBERT_SR, fmin=2.0, fmax=60.0, n_freqs=12, max_frames=100),
+        lambda: Hilbert(HILBERT_SR, fmin=2.0, fmax=60.0, n_bands=8, max_frames=100),
+        lambda: Hilbert(HILBERT_SR, fmin=2.0, fmax=60.0, n_bands=8, output="frequency"),
+    ],
+    ids=["cwt", "hilbert", "hilbert-frequency"],
+)
+def test_cpu_blocks_give_the_same_map_as_one_pass(make, monkeypatch, rng):
+    # On the CPU, many signals go through in cache-sized blocks: the map must not change.
+    x = torch.from_numpy(rng.standard_normal((7, 1200)).astype(np.float32))
+    module = make()
+    one_pass = module(x)
+    monkeypatch.setattr(type(module), "CPU_BLOCK_VALUES", 2 * module.block_values(1200))
+    blocks = []
+    real = type(module)._transform_block
+    monkeypatch.setattr(
+        type(module), "_transform_block", lambda self, b: blocks.append(len(b)) or real(self, b)
+    )
+    got = module(x)
+    assert blocks == [2, 2, 2, 1]
+    torch.testing.assert_close(got, one_pass, rtol=1e-5, atol=1e-6 * float(one_pass.abs().max()))
+
+
 # --------------------------------------------------------------------------------------------
 # Shared contract: shapes, batches, dtypes, registry
 # --------------------------------------------------------------------------------------------

@@ -120,19 +120,75 @@ class SampleGridTransform(Transform):
     def times(self, n_times: int) -> torch.Tensor:
         return torch.arange(0, n_times, self.hop(n_times), dtype=torch.float64) / self.sample_rate
 
+    #: On the CPU, signals go through in blocks whose largest intermediate holds about this
+    #: many values (16 MB in float32): a block's working set stays in cache, which made 736
+    #: signals (32 windows × 23 channels) 2.8× faster than one pass over the whole batch.
+    CPU_BLOCK_VALUES = 1 << 22
 
-def decimated_ifft(spectrum: torch.Tensor, hop_length: int, n_out: int) -> torch.Tensor:
-    """``ifft(spectrum)[..., ::hop_length][..., :n_out]`` without computing the skipped samples.
+    def block_values(self, n_times: int) -> int:
+        """Values of the largest intermediate tensor per signal of ``n_times`` samples."""
+        raise NotImplementedError
 
-    Keeping every ``hop``-th time sample is the same as folding the spectrum into
-    ``n_fft / hop`` bins and taking an inverse FFT that much shorter (exact, not an
-    approximation). ``spectrum``'s last axis (``n_fft``) must be a multiple of ``hop_length``.
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        n_signals, n_times = x.shape
+        per_block = max(1, self.CPU_BLOCK_VALUES // self.block_values(n_times))
+        if x.device.type != "cpu" or n_signals <= per_block:
+            return self._transform_block(x)
+        first = self._transform_block(x[:per_block])
+        out = first.new_empty((n_signals, *first.shape[1:]))
+        out[:per_block] = first
+        for i in range(per_block, n_signals, per_block):
+            out[i : i + per_block] = self._transform_block(x[i : i + per_block])
+        return out
+
+    def _transform_block(self, x: torch.Tensor) -> torch.Tensor:
+        """``(batch, n_times)`` → ``(batch, n_freqs, n_frames)``, all at once."""
+        raise NotImplementedError
+
+
+def sparse_folded_bank(
+    dense: torch.Tensor, hop_length: int, device, dtype, *, n_fft: int | None = None,
+    rel_tol: float = 1e-9,
+) -> torch.Tensor:  # fmt: skip
+    """A bank of real spectral filters as a sparse ``(n_rows * n_fold, n_bins)`` matrix.
+
+    ``dense`` is ``(n_rows, n_bins)``: filter ``r``'s gain at each bin of an ``n_fft``-point
+    FFT grid, either all ``n_fft`` bins or the first ``n_fft // 2 + 1`` (a bank that is zero at
+    negative frequencies, applied to an ``rfft``); ``n_fft`` defaults to ``n_bins``, and
+    ``n_fold = n_fft / hop_length``. Row ``r * n_fold + (k mod n_fold)`` holds bin ``k`` of
+    filter ``r``, divided by ``hop_length``: multiplying a spectrum by it filters it with every
+    row and folds each product into ``n_fold`` bins at once, so an inverse FFT of length
+    ``n_fold`` gives every ``hop_length``-th output sample: keeping every ``hop``-th time
+    sample is the same as summing the spectrum's ``hop`` aliases (exact, not an approximation).
+    Only bins where a filter is above ``rel_tol`` of its own peak are stored: band-pass banks
+    (Morlet wavelets, Butterworth bands) are a small fraction of the dense matrix.
     """
-    if hop_length == 1:
-        return torch.fft.ifft(spectrum, dim=-1)[..., :n_out]
-    n_fft = spectrum.shape[-1]
-    folded = spectrum.reshape(*spectrum.shape[:-1], hop_length, n_fft // hop_length).sum(-2)
-    return torch.fft.ifft(folded, dim=-1)[..., :n_out] / hop_length
+    n_rows, n_bins = dense.shape
+    n_fold = (n_bins if n_fft is None else n_fft) // hop_length
+    peak = dense.abs().amax(dim=1, keepdim=True)
+    rows, cols = torch.nonzero(dense.abs() > rel_tol * peak, as_tuple=True)
+    index = torch.stack([rows * n_fold + cols % n_fold, cols])
+    bank = torch.sparse_coo_tensor(
+        index, dense[rows, cols] / hop_length, (n_rows * n_fold, n_bins), check_invariants=False
+    ).coalesce()
+    return bank.to(device=device, dtype=dtype)
+
+
+def apply_folded_bank(
+    bank: torch.Tensor, spectrum: torch.Tensor, n_fold: int, n_out: int
+) -> torch.Tensor:
+    """Filter ``spectrum`` ``(batch, n_bins)`` (complex) with every row of a
+    :func:`sparse_folded_bank` and return the first ``n_out`` of the ``n_fold`` decimated time
+    samples of each: ``(batch, n_rows, n_out)`` complex, ``ifft(spectrum * dense[r])[::hop]``.
+
+    One real sparse product on ``(re, im)`` pairs, then inverse FFTs ``n_fold`` long.
+    """
+    batch, n_bins = spectrum.shape
+    n_rows = bank.shape[0] // n_fold
+    pairs = torch.view_as_real(spectrum).transpose(0, 1).reshape(n_bins, batch * 2)
+    folded = torch.sparse.mm(bank, pairs)  # (n_rows * n_fold, batch * 2)
+    folded = folded.reshape(n_rows, n_fold, batch, 2).permute(2, 0, 1, 3).contiguous()
+    return torch.fft.ifft(torch.view_as_complex(folded), dim=-1)[..., :n_out]
 
 
 _REGISTRY: dict[str, type[Transform]] = {}

@@ -9,7 +9,7 @@ import scipy.fft
 import torch
 
 from .._checks import choice, frequency_range, positive_float, positive_int
-from .base import SampleGridTransform, TFMap, register
+from .base import SampleGridTransform, TFMap, apply_folded_bank, register, sparse_folded_bank
 
 
 def frequency_grid(fmin: float, fmax: float, n_freqs: int, spacing: str) -> np.ndarray:
@@ -113,46 +113,29 @@ class CWT(SampleGridTransform):
         return bank.to(device=device, dtype=dtype)
 
     def folded_bank(self, n_fft: int, hop: int, device, dtype) -> torch.Tensor:
-        """The wavelet bank as a sparse ``(n_freqs * n_out, n_fft)`` matrix, ``n_out = n_fft / hop``.
-
-        Row ``f * n_out + (k mod n_out)`` holds bin ``k`` of wavelet ``f``: multiplying the
-        signal's spectrum by it applies every wavelet and folds each product into ``n_out``
-        bins at once, so an inverse FFT of length ``n_out`` gives the decimated coefficients
-        (see :func:`~sigalex.transforms.base.decimated_ifft`). Only bins where a wavelet is
-        above 1e-9 of its peak are stored: a Morlet is narrow in frequency, so this is a small
-        fraction of the dense bank.
-        """
+        """The wavelet bank in sparse, folded form (:func:`~.base.sparse_folded_bank`):
+        ``(n_freqs * n_fft / hop, n_fft)``, bins above 1e-9 of each wavelet's peak. A Morlet is
+        narrow in frequency, so this is a small fraction of the dense bank."""
         key = (n_fft, hop, str(device), dtype)
         bank = self._banks.get(key)
         if bank is None:
             dense = self.wavelet_bank(n_fft, "cpu", torch.float64)
-            peak = dense.amax(dim=1, keepdim=True)
-            rows, cols = torch.nonzero(dense > 1e-9 * peak, as_tuple=True)
-            n_out = n_fft // hop
-            index = torch.stack([rows * n_out + cols % n_out, cols])
-            bank = torch.sparse_coo_tensor(
-                index,
-                dense[rows, cols],
-                (self.n_freqs * n_out, n_fft),
-                check_invariants=False,
-            ).coalesce()
-            bank = bank.to(device=device, dtype=dtype)
+            bank = sparse_folded_bank(dense, hop, device, dtype)
             self._banks = {key: bank}  # one length cached: windows in a run share it
         return bank
 
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, n_times = x.shape
+    def block_values(self, n_times: int) -> int:
+        """The folded product: ``n_freqs × n_fft / hop`` complex values per signal."""
+        hop = self.hop(n_times)
+        return 2 * self.n_freqs * (self.fft_length(n_times, hop) // hop)
+
+    def _transform_block(self, x: torch.Tensor) -> torch.Tensor:
+        n_times = x.shape[-1]
         hop = self.hop(n_times)
         n_fft = self.fft_length(n_times, hop)
-        n_out = n_fft // hop
-        n_frames = -(-n_times // hop)
         spectrum = torch.fft.fft(x, n=n_fft)  # (batch, n_fft)
-        # Real matrix product on (re, im) pairs: (n_freqs * n_out, n_fft) @ (n_fft, batch * 2).
-        pairs = torch.view_as_real(spectrum).transpose(0, 1).reshape(n_fft, batch * 2)
-        folded = torch.sparse.mm(self.folded_bank(n_fft, hop, x.device, x.dtype), pairs)
-        folded = folded.reshape(self.n_freqs, n_out, batch, 2).permute(2, 0, 1, 3).contiguous()
-        coef = torch.fft.ifft(torch.view_as_complex(folded), dim=-1)[..., :n_frames]
-        mag = coef.abs().div_(hop)
+        bank = self.folded_bank(n_fft, hop, x.device, x.dtype)
+        mag = apply_folded_bank(bank, spectrum, n_fft // hop, -(-n_times // hop)).abs()
         return mag if self.power == 1.0 else mag.pow(self.power)
 
     def extra_repr(self) -> str:
