@@ -76,16 +76,24 @@ def scale_map(
     ``"log"``: ``log1p(values)``; ``"linear"``: unchanged.
     """
     scale = choice("scale", scale, SCALES)
+    if top_db is not None:
+        top_db = positive_float("top_db", top_db)
+    return _scale_map(values, scale, power, top_db, amin, inplace=False)
+
+
+def _scale_map(values, scale, power, top_db, amin, *, inplace: bool) -> torch.Tensor:
+    """:func:`scale_map` with checked arguments; ``inplace`` overwrites ``values`` (one pass
+    over a batch of maps fewer per operator: they are tens of MB for multichannel tiles)."""
     if scale == "linear":
         return values
     if scale == "log":
-        return torch.log1p(values.clamp_min(0))
-    db = (20.0 / power) * torch.log10(values.clamp_min(amin))
+        x = values.clamp_min_(0) if inplace else values.clamp_min(0)
+        return x.log1p_()
+    x = values.clamp_min_(amin) if inplace else values.clamp_min(amin)
+    x = x.log10_().mul_(20.0 / power)
     if top_db is not None:
-        top_db = positive_float("top_db", top_db)
-        peak = db.amax(dim=(-2, -1), keepdim=True)
-        db = torch.maximum(db, peak - top_db)
-    return db
+        x = x.clamp_min_(x.amax(dim=(-2, -1), keepdim=True) - top_db)
+    return x
 
 
 def normalize_map(
@@ -112,22 +120,31 @@ def normalize_map(
             )
         if not vmax > vmin:
             raise ParameterError(f"vmax={vmax!r} must be greater than vmin={vmin!r}")
-        return ((values - vmin) / (vmax - vmin)).clamp(0.0, 1.0)
-    flat = values.flatten(start_dim=values.ndim - dims)
-    if normalize == "minmax":
-        lo = flat.amin(-1)
-        hi = flat.amax(-1)
-    else:
+    elif normalize == "percentile":
         p_lo, p_hi = percentiles
         if not (0.0 <= p_lo < p_hi <= 100.0):
             raise ParameterError(f"percentiles={percentiles!r} must satisfy 0 <= low < high <= 100")
-        q = torch.tensor([p_lo / 100.0, p_hi / 100.0], device=values.device, dtype=flat.dtype)
-        lo, hi = torch.quantile(flat, q, dim=-1)
-    shape = (*lo.shape, *([1] * dims))
-    lo, hi = lo.reshape(shape), hi.reshape(shape)
-    span = hi - lo
-    out = (values - lo) / torch.where(span > 0, span, torch.ones_like(span))
-    return out.clamp(0.0, 1.0)
+    return _normalize_map(values, normalize, dims, vmin, vmax, percentiles, inplace=False)
+
+
+def _normalize_map(values, normalize, dims, vmin, vmax, percentiles, *, inplace: bool):
+    """:func:`normalize_map` with checked arguments; ``inplace`` overwrites ``values``."""
+    if normalize == "fixed":
+        lo, span = vmin, vmax - vmin
+    else:
+        flat = values.flatten(start_dim=values.ndim - dims)
+        if normalize == "minmax":
+            lo, hi = flat.amin(-1), flat.amax(-1)
+        else:
+            p_lo, p_hi = percentiles
+            q = torch.tensor([p_lo / 100.0, p_hi / 100.0], device=values.device, dtype=flat.dtype)
+            lo, hi = torch.quantile(flat, q, dim=-1)
+        shape = (*lo.shape, *([1] * dims))
+        lo, hi = lo.reshape(shape), hi.reshape(shape)
+        span = hi - lo
+        span = torch.where(span > 0, span, torch.ones_like(span))
+    out = values.sub_(lo) if inplace else values.sub(lo)
+    return out.div_(span).clamp_(0.0, 1.0)
 
 
 def tile_channels(images: torch.Tensor, *, fill: float = 0.0) -> torch.Tensor:
@@ -139,11 +156,14 @@ def tile_channels(images: torch.Tensor, *, fill: float = 0.0) -> torch.Tensor:
     *lead, n_channels, h, w = images.shape
     cols = math.ceil(math.sqrt(n_channels))
     rows = math.ceil(n_channels / cols)
-    missing = rows * cols - n_channels
-    if missing:
-        pad = images.new_full((*lead, missing, h, w), fill)
-        images = torch.cat([images, pad], dim=-3)
-    grid = images.reshape(*lead, rows, cols, h, w).transpose(-3, -2)
+    full, rest = divmod(n_channels, cols)
+    # One copy into the grid: whole rows of tiles, then the last, partial row and its fill.
+    grid = images.new_empty((*lead, rows, h, cols, w))
+    whole = images[..., : full * cols, :, :].unflatten(-3, (full, cols))
+    grid[..., :full, :, :, :] = whole.transpose(-3, -2)
+    if rest:
+        grid[..., full, :, :rest, :] = images[..., full * cols :, :, :].transpose(-3, -2)
+        grid[..., full, :, rest:, :] = fill
     return grid.reshape(*lead, rows * h, cols * w)
 
 
@@ -158,9 +178,13 @@ def apply_colormap(unit: torch.Tensor, lut: torch.Tensor) -> torch.Tensor:
     return torch.stack([torch.take(lut_t[c], idx) for c in range(3)], dim=-3)
 
 
-def _lut_index(unit: torch.Tensor, size: int) -> torch.Tensor:
-    """Nearest LUT entry for values in [0, 1]: ``round(value * (size - 1))``, int64."""
-    return unit.clamp(0.0, 1.0).mul(size - 1).round_().long()
+def _lut_index(
+    unit: torch.Tensor, size: int, *, inplace: bool = False, dtype=torch.int64
+) -> torch.Tensor:
+    """Nearest LUT entry for values in [0, 1]: ``round(value * (size - 1))``, int64 (or
+    ``dtype``); ``inplace`` uses ``unit`` for the intermediate values."""
+    x = unit.clamp_(0.0, 1.0) if inplace else unit.clamp(0.0, 1.0)
+    return x.mul_(size - 1).round_().to(dtype, memory_format=torch.contiguous_format)
 
 
 def _packed_rgba(lut8: torch.Tensor) -> torch.Tensor:
@@ -268,28 +292,18 @@ class Render(nn.Module):
             )
         if self.channels == "mean":
             maps = maps.mean(dim=1, keepdim=True)
-        scaled = scale_map(
-            maps, scale=self.scale, power=self.power, top_db=self.top_db, amin=self.amin
-        )
-        if self.channels == "tile":
-            unit = normalize_map(
-                scaled,
-                normalize=self.normalize,
-                dims=3,
-                vmin=self.vmin,
-                vmax=self.vmax,
-                percentiles=self.percentiles,
-            )
-            unit = tile_channels(unit.flip(-2))[:, None]  # (batch, 1, H', W')
-        else:
-            unit = normalize_map(
-                scaled,
-                normalize=self.normalize,
-                dims=2,
-                vmin=self.vmin,
-                vmax=self.vmax,
-                percentiles=self.percentiles,
-            ).flip(-2)
+        # One buffer of our own from here: the flip (low frequencies at the bottom) is the
+        # copy, and scaling and normalising, which are per image and commute with it, run in
+        # place on it (each operator is a pass over tens of MB for multichannel tiles).
+        x = maps.flip(-2)
+        x = _scale_map(x, self.scale, self.power, self.top_db, self.amin, inplace=True)
+        tile = self.channels == "tile"  # tiles are normalised together: amplitudes compare
+        unit = _normalize_map(
+            x, self.normalize, 3 if tile else 2, self.vmin, self.vmax, self.percentiles,
+            inplace=True,
+        )  # fmt: skip
+        if tile:
+            unit = tile_channels(unit)[:, None]  # (batch, 1, H', W')
         return self._colour_and_resize(unit, image_dtype or self.image_dtype)
 
     def _colour_and_resize(self, unit: torch.Tensor, image_dtype: str) -> torch.Tensor:
@@ -308,8 +322,10 @@ class Render(nn.Module):
         if unit.device.type == "cpu" and self.uint8_on_cpu and image_dtype == "uint8":
             # One gather of packed RGBA words gives a channels-last (N, 4, h, w) uint8 image
             # directly, which PyTorch resizes with its 4-channel SIMD kernel; drop alpha after.
-            rgba = torch.take(_packed_rgba(lut8.to(torch.uint8)), _lut_index(flat, len(lut8)))
-            rgba = rgba.view(torch.uint8).unflatten(-1, (w, 4)).permute(0, 3, 1, 2)
+            # (``unit`` is this call's own buffer: the index is computed in it, in place.)
+            idx = _lut_index(flat, len(lut8), inplace=True, dtype=torch.int32)
+            rgba = _packed_rgba(lut8.to(torch.uint8)).index_select(0, idx.view(-1))
+            rgba = rgba.view(torch.uint8).view(flat.shape[0], h, w, 4).permute(0, 3, 1, 2)
             rgb8 = resize(rgba, self.size)[:, :3]
         elif unit.device.type == "cpu" and self.uint8_on_cpu:
             rgb8 = apply_colormap(flat, lut8.to(torch.uint8))

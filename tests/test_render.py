@@ -293,6 +293,41 @@ def test_tile_normalises_channels_together(rng):
     assert each.shape == (2, 3, 6, 6)
 
 
+def test_tile_channels_places_each_channel_row_major_and_fills_the_rest():
+    images = torch.arange(5 * 2 * 3, dtype=torch.float32).reshape(1, 5, 2, 3)
+    grid = tile_channels(images, fill=-1.0)[0]  # 5 channels: 2 rows × 3 columns of 2×3 cells
+    assert grid.shape == (4, 9)
+    for c in range(5):
+        r, k = divmod(c, 3)
+        torch.testing.assert_close(grid[2 * r : 2 * r + 2, 3 * k : 3 * k + 3], images[0, c])
+    assert grid[2:, 6:].eq(-1.0).all()
+
+
+@pytest.mark.parametrize("channels", ["mean", "tile", "each"])
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"scale": "log"}, {"normalize": "fixed", "vmin": -40.0, "vmax": 0.0},
+     {"normalize": "percentile"}],
+)  # fmt: skip
+@pytest.mark.parametrize("image_dtype", ["uint8", "float"])
+def test_render_leaves_the_maps_it_is_given_alone(channels, options, image_dtype):
+    # Render scales and normalises in place, on its own copy: never on the caller's maps.
+    maps = torch.rand(2, 3, 8, 10)
+    before = maps.clone()
+    Render(size=16, channels=channels, image_dtype=image_dtype, **options)(maps)
+    assert torch.equal(maps, before)
+
+
+def test_scale_and_normalize_map_return_new_tensors():
+    values = torch.rand(2, 4, 5) + 0.1
+    before = values.clone()
+    for scale in ("db", "log"):
+        scale_map(values, scale=scale)
+    normalize_map(values)
+    normalize_map(values, normalize="fixed", vmin=0.0, vmax=2.0)
+    assert torch.equal(values, before)
+
+
 def test_tile_channels_grid_shapes():
     for n, (rows, cols) in {
         1: (1, 1),
