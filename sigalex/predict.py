@@ -474,7 +474,10 @@ class Predictor:
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)
         images = self.frontend(x, **self._image_options)
-        if self.channels_last:
+        interleaved_uint8 = images.dtype == torch.uint8 and images.stride(-3) == 1
+        if self.channels_last and not interleaved_uint8:
+            # (uint8 images with RGB interleaved become channels-last floats in the model's
+            # normalisation, which keeps their layout: no copy of them here.)
             images = images.contiguous(memory_format=torch.channels_last)
         if self.amp:
             with torch.autocast("cuda", dtype=torch.bfloat16):
