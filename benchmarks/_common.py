@@ -19,6 +19,12 @@ for _path in (str(HERE), str(REPO)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
+from sigalex.runtime import keep_freed_memory  # noqa: E402
+
+#: As the ``sigalex`` command does: glibc's malloc keeps freed memory ("kept"), unless
+#: ``SIGALEX_SYSTEM_MALLOC=1`` (or the environment's own malloc settings) leave it ("system").
+MALLOC = "kept" if keep_freed_memory() else "system"
+
 
 def sync(device: torch.device | str) -> None:
     """Wait for queued device work, so host clocks time it."""

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import median_seconds, write_json
+from _common import MALLOC, median_seconds, write_json
 from _common import sync as _sync
 
 SAMPLE_RATE = 173.61
@@ -249,11 +249,11 @@ def run(argv=None) -> dict:
         f"device {dev} ({name or platform.machine()}), torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, batch {args.batch_size}, {N_TIMES}-sample windows × "
         f"{args.channels} channel(s), {args.method} → 227×227, amp={pred.amp}, "
-        f"channels_last={pred.channels_last}"
+        f"channels_last={pred.channels_last}, malloc {MALLOC}"
     )
     results = {
         "device": str(dev), "device_name": name, "batch_size": args.batch_size,
-        "method": args.method, "channels": args.channels,
+        "method": args.method, "channels": args.channels, "malloc": MALLOC,
     }  # fmt: skip
     results["alexnet_windows_per_s"] = a = bench_alexnet(pred, args.n_windows)
     results["predict_windows_per_s"] = p = bench_predict(pred, args.n_windows)

@@ -44,6 +44,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
+from _common import MALLOC  # noqa: E402
 
 STAGES = ("render", "predict", "train", "scaling", "peers", "stream_memory")
 TARGET_RSS_MB = 1024.0
@@ -95,6 +96,7 @@ def machine(device: torch.device) -> dict:
         torch=torch.__version__, sigalex=sigalex.__version__, sigalex_path=sigalex.__file__,
         git_commit=_git_commit(), python=platform.python_version(), platform=platform.platform(),
         peers={d: version(d) for d in ("torchaudio", "nnAudio", "ssqueezepy")},
+        malloc=MALLOC,
     )  # fmt: skip
 
 

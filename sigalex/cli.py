@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import SigalexError
+from .runtime import keep_freed_memory
 
 
 def _literal(text: str):
@@ -334,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    keep_freed_memory()  # steady CPU batches: see sigalex.runtime
     try:
         status = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, not as a traceback at exit
