@@ -3,18 +3,19 @@
 A CPU batch of images or multichannel maps allocates and frees tensors of 10–100 MB per
 operator. glibc's malloc serves blocks above its mmap threshold (dynamic, at most 32 MB) with
 fresh ``mmap`` calls and unmaps them on free, and returns the top of its heap to the kernel
-once more than its trim threshold is free; the next batch then page-faults every page in
-again, which costs as much as the arithmetic. Measured on a 2-core VM
-(``benchmarks/bench_predict.py --parts``, README "Speed"): 23-channel CWT tiles render in
-48–58 ms a batch with memory kept, 140–365 ms without, and single-channel timings swing by
-2× from batch to batch.
+once more than its trim threshold is free there; the next batch then page-faults every page in
+again, which can cost as much as the arithmetic. Measured on a 2-core VM (BENCHMARKS.md, "Batch
+prediction"): 23-channel CWT tiles render in 57–60 ms a batch of 32 with memory kept and
+140–150 ms without, and single-channel timings swing by up to 2× from batch to batch.
 
-:func:`keep_freed_memory` raises both thresholds, so freed blocks are reused: the process's
-resident memory stays near its peak instead of falling between batches; the peak itself does
-not grow. The ``sigalex`` command calls it at start; Python users can call it once. It is a
-no-op off glibc (macOS, Windows, musl) and when the environment already tunes malloc
-(``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``, ``GLIBC_TUNABLES``, or another
-allocator in ``LD_PRELOAD``); ``SIGALEX_SYSTEM_MALLOC=1`` turns it off.
+:func:`keep_freed_memory` raises both thresholds to 512 MB, so freed blocks are reused. Each
+malloc arena then keeps up to that much free memory between batches: classifying a 24-hour,
+23-channel EDF peaked at 1014 MB resident with it and 985 MB without (a 1 GB trim threshold
+was faster still on tiled CWT but peaked at 1.3–1.4 GB). The ``sigalex`` command calls it at
+start; Python users can call it once. It is a no-op off glibc (macOS, Windows, musl) and when
+the environment already tunes malloc (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``,
+``GLIBC_TUNABLES``, or another allocator in ``LD_PRELOAD``); ``SIGALEX_SYSTEM_MALLOC=1``
+turns it off.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import sys
 #: Blocks up to this size come from (and go back to) the heap instead of ``mmap``.
 MMAP_THRESHOLD = 512 << 20
 #: The heap's top is returned to the kernel only when more than this is free there.
-TRIM_THRESHOLD = 1 << 30
+TRIM_THRESHOLD = 512 << 20
 
 _M_TRIM_THRESHOLD = -1  # glibc <malloc.h>
 _M_MMAP_THRESHOLD = -3
