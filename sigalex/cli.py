@@ -262,6 +262,11 @@ def _add_predict(sub) -> None:
         action="store_true",
         help="skip recordings already classified in --out by the same checkpoint",
     )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the model: a wait for the compiler first, then faster batches",
+    )
     p.set_defaults(func=_cmd_predict)
 
 
@@ -272,6 +277,7 @@ def _cmd_predict(args) -> int:
         args.checkpoint, args.inputs, args.out, batch_size=args.batch_size, device=args.device,
         threshold=args.threshold, min_duration_s=args.min_duration_s,
         merge_gap_s=args.merge_gap_s, resume=args.resume, sample_rate=args.sample_rate,
+        compile=args.compile,
     )  # fmt: skip
     run = summary["this_run"]
     print(

@@ -333,6 +333,11 @@ class Predictor:
     amp, channels_last : bool
         bf16 autocast on CUDA; channels-last images on any device, as in training (AlexNet's
         convolutions are up to 1.5x faster that way on a CPU too, with the same results).
+    compile : bool
+        Run the model through ``torch.compile``: the first batch waits for the compiler
+        (5 s for AlexNet on a 2-core CPU, longer on CUDA) and the first batch of another size
+        once more (3 s); afterwards the model alone was 1.04x as fast on that CPU. The same
+        probabilities to float rounding.
     """
 
     def __init__(
@@ -353,6 +358,7 @@ class Predictor:
         batch_size: int = 64,
         amp: bool = True,
         channels_last: bool = True,
+        compile: bool = False,
     ):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ParameterError(f"{batch_size=} must be a positive integer")
@@ -376,6 +382,9 @@ class Predictor:
         self.channels_last = bool(channels_last)
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
+        self.compiled = bool(compile)
+        # The module the forward pass calls; ``self.model`` stays the plain one (weights).
+        self._net = torch.compile(self.model) if self.compiled else self.model
         # On the CPU the renderer's colours are 8-bit levels already; the model takes them as
         # uint8 (AlexNet's normalize divides by 255): the same input, without a float copy of
         # every image.
@@ -391,8 +400,11 @@ class Predictor:
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
-    def from_checkpoint(cls, path, *, device=None, batch_size: int = 64) -> Predictor:
-        """Rebuild a predictor from a ``checkpoint.pt`` written by ``sigalex run``.
+    def from_checkpoint(
+        cls, path, *, device=None, batch_size: int = 64, compile: bool = False
+    ) -> Predictor:
+        """Rebuild a predictor from a ``checkpoint.pt`` written by ``sigalex run``
+        (``compile``: see the class).
 
         Raises
         ------
@@ -444,6 +456,7 @@ class Predictor:
             batch_size=batch_size,
             amp=cfg.train.amp,
             channels_last=cfg.train.channels_last,
+            compile=compile,
         )
         pred.checkpoint = path
         pred.info = {
@@ -481,9 +494,9 @@ class Predictor:
             images = images.contiguous(memory_format=torch.channels_last)
         if self.amp:
             with torch.autocast("cuda", dtype=torch.bfloat16):
-                logits = self.model(images)
+                logits = self._net(images)
         else:
-            logits = self.model(images)
+            logits = self._net(images)
         return torch.softmax(logits.float(), dim=1)
 
     def predict_windows(self, windows) -> np.ndarray:
@@ -1075,6 +1088,7 @@ def predict_to_dir(
     resume: bool = False,
     sample_rate: float | None = None,
     progress: bool | None = None,
+    compile: bool = False,
 ) -> dict:
     """``sigalex predict``: classify every input and write the output folder (module docs).
 
@@ -1099,6 +1113,8 @@ def predict_to_dir(
         Hz of rate-less files (``.txt``, ``.csv``, ``.npy``); default: the model's.
     progress : bool, optional
         Show a progress bar (default: when stderr is a terminal, or ``SIGALEX_PROGRESS=1``).
+    compile : bool
+        ``torch.compile`` the model (see :class:`Predictor`).
 
     Returns
     -------
@@ -1118,7 +1134,9 @@ def predict_to_dir(
     _check_event_options(threshold, min_duration_s, merge_gap_s)
     started = time.perf_counter()
     checkpoint = Path(checkpoint)
-    predictor = Predictor.from_checkpoint(checkpoint, device=device, batch_size=batch_size)
+    predictor = Predictor.from_checkpoint(
+        checkpoint, device=device, batch_size=batch_size, compile=compile
+    )
     sha = sha256_file(checkpoint)
     out = Path(out)
     parts_dir = out / "parts"
@@ -1206,6 +1224,7 @@ def predict_to_dir(
             "classes": predictor.classes,
             "device": _device_name(predictor.device),
             "batch_size": batch_size,
+            "compiled": predictor.compiled,
             "events": {
                 "threshold": threshold,
                 "min_duration_s": min_duration_s,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -469,3 +470,27 @@ def test_cpu_prediction_is_channels_last_uint8_with_the_same_probabilities(detec
     plain_probs = plain.predict(rec).probabilities
     assert set(seen) == {torch.float32}
     np.testing.assert_allclose(fast_probs, plain_probs, atol=1e-5)
+
+
+@pytest.mark.skipif(
+    not (shutil.which("cc") or shutil.which("gcc")), reason="torch.compile needs a C compiler"
+)
+def test_compiled_predictor_gives_the_same_probabilities(detector):
+    rec = make_synthetic_recording(32, n_channels=N_CHANNELS, seizures=[(10, 12)], seed=7)
+    eager = sigalex.Predictor.from_checkpoint(detector, device="cpu", batch_size=8)
+    compiled = sigalex.Predictor.from_checkpoint(detector, device="cpu", batch_size=8, compile=True)
+    assert compiled.compiled and not eager.compiled
+    assert compiled._net is not compiled.model  # the compiled wrapper runs, the weights are shared
+    got = compiled.predict(rec).probabilities  # 8 windows: one batch, one compilation
+    np.testing.assert_allclose(got, eager.predict(rec).probabilities, atol=1e-5)
+
+
+def test_cli_compile_flag_reaches_the_predictor_and_the_summary(
+    detector, mixed, tmp_path, monkeypatch
+):
+    wrapped = []
+    monkeypatch.setattr(torch, "compile", lambda model: wrapped.append(model) or model)
+    args = ["predict", "--checkpoint", str(detector), "--device", "cpu", "--compile"]
+    assert cli.main([*args, "--out", str(tmp_path / "o"), str(mixed / "good_a_eeg.edf")]) == 0
+    assert len(wrapped) == 1
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["compiled"] is True
