@@ -1,7 +1,8 @@
 """Training images per second: on-the-fly rendering vs the bare AlexNet training step, same run.
 
-Same model, optimiser, batch, device and precision on both sides (bf16 autocast + channels-last
-on CUDA, fp32 on the CPU, as :class:`sigalex.train.Trainer` runs it):
+Same model, optimiser, batch, device and precision on both sides (bf16 autocast on CUDA, fp32 on
+the CPU, channels-last on both unless ``--no-channels-last``, as :class:`sigalex.train.Trainer`
+runs it with its default ``train.channels_last = true``):
 
 - ``sigalex``: raw float32 windows ``(batch, 1, 4097)`` in (pinned) host memory → copied to the
   device → what ``Trainer.images(x, train=True)`` does (random time shift, the transform,
@@ -52,6 +53,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="skip the time shift and SpecAugment masks (on by default: 0.5 s shift, 2+2 masks)",
     )
     ap.add_argument("--compile", action="store_true", help="torch.compile the model")
+    ap.add_argument(
+        "--no-channels-last", action="store_true", help="NCHW images (train.channels_last = false)"
+    )
     ap.add_argument("--quick", action="store_true", help="tiny sizes: checks the script runs")
     ap.add_argument("--json", type=Path, help="write results here")
     args = ap.parse_args(argv)
@@ -72,7 +76,7 @@ def run(argv=None) -> dict:
     args = parse_args(argv)
     device = torch.device(args.device)
     amp = device.type == "cuda"  # bf16 autocast on CUDA, fp32 on the CPU (as Trainer)
-    channels_last = device.type == "cuda"
+    channels_last = not args.no_channels_last  # Trainer's default on every device
     batch = args.batch_size
     torch.manual_seed(0)
 
