@@ -60,7 +60,7 @@ def test_run_all_quick(tmp_path):
             assert r["baseline"] is None and r["ratio"] is None, r
 
     train = result["stages"]["train"]["result"]
-    assert train["precision"] == "fp32" and not train["channels_last"]
+    assert train["precision"] == "fp32" and train["channels_last"]  # as Trainer on a CPU
     peers = result["stages"]["peers"]["result"]["results"]
     assert {p["family"] for p in peers} == {"stft", "mel", "cwt"}
     scaling = result["stages"]["scaling"]["result"]
