@@ -63,6 +63,10 @@ class Hilbert(SampleGridTransform):
     map is the envelope ``|z_k(t)|`` of each band (``output="envelope"``) or its instantaneous
     frequency in Hz (``output="frequency"``), one column per ``hop_length`` samples.
 
+    The envelope applies every band at once as a sparse product with the one-sided spectrum,
+    keeping the gains above 1e-9 of each band's peak (about a tenth of them for 32 log-spaced
+    bands; the map moves by under 1e-8 of its peak), and computes only the kept columns.
+
     Parameters
     ----------
     sample_rate : float
