@@ -107,6 +107,26 @@ class SampleGridTransform(Transform):
     that many columns are computed (an image only has so many pixels across).
     """
 
+    def __init__(self, sample_rate: float):
+        super().__init__(sample_rate)
+        self._banks: dict[tuple, torch.Tensor] = {}
+
+    def dense_bank(self, n_fft: int) -> torch.Tensor:
+        """The filter bank on an ``n_fft``-point FFT grid, float64 on the CPU: ``(n_rows,
+        n_fft)``, or ``(n_rows, n_fft // 2 + 1)`` for a bank that is zero at negative
+        frequencies (applied to an ``rfft``)."""
+        raise NotImplementedError
+
+    def folded_bank(self, n_fft: int, hop: int, device, dtype) -> torch.Tensor:
+        """:meth:`dense_bank` in sparse, folded form (:func:`sparse_folded_bank`), on
+        ``device`` in ``dtype``. One FFT length is cached: the windows of a run share it."""
+        key = (n_fft, hop, str(device), dtype)
+        bank = self._banks.get(key)
+        if bank is None:
+            bank = sparse_folded_bank(self.dense_bank(n_fft), hop, device, dtype, n_fft=n_fft)
+            self._banks = {key: bank}
+        return bank
+
     def _init_hop(self, hop_length: int, max_frames: int | None) -> None:
         self.hop_length = positive_int("hop_length", hop_length)
         self.max_frames = None if max_frames is None else positive_int("max_frames", max_frames)

@@ -9,7 +9,7 @@ import scipy.fft
 import torch
 
 from .._checks import choice, frequency_range, positive_float, positive_int
-from .base import SampleGridTransform, TFMap, apply_folded_bank, register, sparse_folded_bank
+from .base import SampleGridTransform, TFMap, apply_folded_bank, register
 
 
 def frequency_grid(fmin: float, fmax: float, n_freqs: int, spacing: str) -> np.ndarray:
@@ -88,7 +88,6 @@ class CWT(SampleGridTransform):
             torch.from_numpy(self.center_frequency * self.sample_rate / freqs),
             persistent=False,
         )
-        self._banks: dict[tuple, torch.Tensor] = {}
 
     @property
     def frequencies(self) -> torch.Tensor:
@@ -112,17 +111,10 @@ class CWT(SampleGridTransform):
         bank = torch.sqrt(s) * torch.exp(-(math.pi**2) * self.bandwidth * arg * arg)
         return bank.to(device=device, dtype=dtype)
 
-    def folded_bank(self, n_fft: int, hop: int, device, dtype) -> torch.Tensor:
-        """The wavelet bank in sparse, folded form (:func:`~.base.sparse_folded_bank`):
-        ``(n_freqs * n_fft / hop, n_fft)``, bins above 1e-9 of each wavelet's peak. A Morlet is
-        narrow in frequency, so this is a small fraction of the dense bank."""
-        key = (n_fft, hop, str(device), dtype)
-        bank = self._banks.get(key)
-        if bank is None:
-            dense = self.wavelet_bank(n_fft, "cpu", torch.float64)
-            bank = sparse_folded_bank(dense, hop, device, dtype)
-            self._banks = {key: bank}  # one length cached: windows in a run share it
-        return bank
+    def dense_bank(self, n_fft: int) -> torch.Tensor:
+        """:meth:`wavelet_bank` in float64 on the CPU. A Morlet is narrow in frequency: the
+        transform applies only its bins above 1e-9 of each wavelet's peak (:meth:`folded_bank`)."""
+        return self.wavelet_bank(n_fft, "cpu", torch.float64)
 
     def block_values(self, n_times: int) -> int:
         """The folded product: ``n_freqs × n_fft / hop`` complex values per signal."""

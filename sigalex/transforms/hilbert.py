@@ -11,7 +11,7 @@ import torch
 
 from .._checks import as_signal, choice, frequency_range, positive_float, positive_int
 from ..errors import ParameterError
-from .base import SampleGridTransform, TFMap, apply_folded_bank, register, sparse_folded_bank
+from .base import SampleGridTransform, TFMap, apply_folded_bank, register
 from .cwt import frequency_grid
 
 
@@ -137,7 +137,6 @@ class Hilbert(SampleGridTransform):
         )
         self.register_buffer("_freqs", torch.from_numpy(centres), persistent=False)
         self._gains: dict[tuple, torch.Tensor] = {}
-        self._banks: dict[tuple, torch.Tensor] = {}
 
     @property
     def frequencies(self) -> torch.Tensor:
@@ -166,17 +165,11 @@ class Hilbert(SampleGridTransform):
             self._gains = {key: gains}
         return gains
 
-    def folded_bank(self, n_fft: int, hop: int, device, dtype) -> torch.Tensor:
-        """:meth:`band_gains` at the ``n_fft // 2 + 1`` non-negative frequencies (the others
-        are zero) in sparse, folded form (:func:`~.base.sparse_folded_bank`): bins above 1e-9
-        of each band's peak gain, about a tenth of the dense bank for 32 log-spaced bands."""
-        key = (n_fft, hop, str(device), dtype)
-        bank = self._banks.get(key)
-        if bank is None:
-            dense = self.band_gains(n_fft, "cpu", torch.float64)[:, : n_fft // 2 + 1]
-            bank = sparse_folded_bank(dense, hop, device, dtype, n_fft=n_fft)
-            self._banks = {key: bank}  # one length cached: windows in a run share it
-        return bank
+    def dense_bank(self, n_fft: int) -> torch.Tensor:
+        """:meth:`band_gains` at the ``n_fft // 2 + 1`` non-negative frequencies (the analytic
+        gain zeroes the others), float64. The transform applies only the gains above 1e-9 of
+        each band's peak (:meth:`folded_bank`): about a tenth of them for 32 log-spaced bands."""
+        return self.band_gains(n_fft, "cpu", torch.float64)[:, : n_fft // 2 + 1]
 
     @staticmethod
     def _shift(n_fft: int, delay: int, like: torch.Tensor) -> torch.Tensor:
