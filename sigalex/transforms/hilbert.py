@@ -177,24 +177,28 @@ class Hilbert(SampleGridTransform):
         k = torch.fft.fftfreq(n_fft, device=like.device, dtype=like.real.dtype)
         return torch.polar(torch.ones_like(k), 2 * np.pi * delay * k)
 
+    def _step(self, n_times: int) -> int:
+        """Samples between the columns computed: the hop for the envelope, 1 for the
+        instantaneous frequency (its phase differences need every sample)."""
+        return self.hop(n_times) if self.output == "envelope" else 1
+
     def fft_length(self, n_times: int) -> int:
-        """FFT length of the padded signal: a multiple of the hop for the envelope."""
-        hop = self.hop(n_times) if self.output == "envelope" else 1
+        """FFT length of the padded signal, a multiple of :meth:`_step`."""
+        hop = self._step(n_times)
         n_padded = n_times + 2 * self.padding(n_times)
         return hop * scipy.fft.next_fast_len(-(-n_padded // hop), real=False)
 
     def block_values(self, n_times: int) -> int:
         """Per signal: the folded product (envelope, ``n_bands × n_fft / hop`` complex) or
         every band's analytic signal (frequency, ``n_bands × n_fft`` complex)."""
-        hop = self.hop(n_times) if self.output == "envelope" else 1
-        return 2 * self.n_bands * (self.fft_length(n_times) // hop)
+        return 2 * self.n_bands * (self.fft_length(n_times) // self._step(n_times))
 
     def _transform_block(self, x: torch.Tensor) -> torch.Tensor:
         n_times = x.shape[-1]
         pad = self.padding(n_times)
         padded = torch.nn.functional.pad(x[:, None], (pad, pad), mode="reflect")[:, 0]
         step = self.hop(n_times)
-        hop = step if self.output == "envelope" else 1
+        hop = self._step(n_times)
         n_fft = self.fft_length(n_times)
         if self.output == "envelope":
             # One-sided spectrum (the analytic band gains are zero at negative frequencies),
