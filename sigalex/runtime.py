@@ -21,7 +21,6 @@ turns it off.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import sys
 
@@ -37,11 +36,13 @@ _USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUN
 
 
 def _glibc():
-    """glibc as a ctypes library, or ``None`` where the C library is another."""
+    """The process's C library when it is glibc, as a ctypes library; else ``None``."""
     if not sys.platform.startswith("linux"):
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        # The symbols already loaded into this process: its own C library, found without the
+        # subprocess that ctypes.util.find_library starts (this runs at every command's start).
+        libc = ctypes.CDLL(None)
         libc.gnu_get_libc_version  # noqa: B018 (present in glibc only)
         return libc
     except (OSError, AttributeError):
