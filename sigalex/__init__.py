@@ -17,8 +17,7 @@ The public API:
   ``sigalex`` command does this itself).
 """
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .errors import ConfigError, DataError, ParameterError, SigalexError
 from .frontend import ImageFrontend, spectrogram, to_image
 from .io import (

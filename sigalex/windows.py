@@ -117,6 +117,72 @@ def n_windows(n_times: int, *, window_samples: int, stride_samples: int) -> int:
     return (n_times - window_samples) // stride_samples + 1
 
 
+def window_starts(
+    n_times: int,
+    *,
+    window_samples: int,
+    stride_samples: int,
+    first: int = 0,
+    cover_end: bool = False,
+) -> np.ndarray:
+    """Start samples of the windows in samples ``[first, n_times)``: the one window grid.
+
+    Window ``k`` starts at ``first + k * stride_samples``. A trailing part shorter than a
+    window is dropped (training), unless ``cover_end``: then one more window ends at the last
+    sample, overlapping the one before, so that every sample is classified (prediction).
+
+    Returns
+    -------
+    numpy.ndarray, int64 [shape=(n_windows,)]
+        Empty when the span is shorter than one window.
+    """
+    n = n_windows(n_times - first, window_samples=window_samples, stride_samples=stride_samples)
+    starts = first + np.arange(n, dtype=np.int64) * stride_samples
+    if cover_end and n and starts[-1] + window_samples < n_times:
+        starts = np.append(starts, n_times - window_samples)
+    return starts
+
+
+def cut(span: np.ndarray, starts, window_samples: int) -> np.ndarray:
+    """Windows of ``window_samples`` at ``starts`` (relative to the span's first sample).
+
+    Parameters
+    ----------
+    span : numpy.ndarray [shape=(n_channels, n)]
+    starts : array_like of int [shape=(k,)]
+
+    Returns
+    -------
+    numpy.ndarray, float32 [shape=(k, n_channels, window_samples)], a fresh C-contiguous array
+    """
+    view = np.lib.stride_tricks.sliding_window_view(
+        np.asarray(span, dtype=np.float32), window_samples, axis=-1
+    )
+    return np.ascontiguousarray(view[:, np.asarray(starts, dtype=np.int64)].transpose(1, 0, 2))
+
+
+def conform(x, from_rate: float, *, sample_rate: float, n_times: int, fit: str) -> np.ndarray:
+    """Windows cut at their recording's rate → the model's input: the one way, in this order.
+
+    Resampled from ``from_rate`` to ``sample_rate`` Hz (:func:`sigalex.resample.resample`),
+    then brought to ``n_times`` samples by :func:`fit_length` (``fit`` mode; a resampled window
+    may be a sample longer or shorter). Training and prediction both call this.
+
+    Parameters
+    ----------
+    x : array_like [shape=(..., n)]
+        float32 windows at ``from_rate`` Hz.
+
+    Returns
+    -------
+    numpy.ndarray, float32 [shape=(..., n_times)]
+    """
+    from .resample import resample
+
+    y = resample(x, from_rate, sample_rate)
+    return np.asarray(fit_length(y, n_times, mode=fit), dtype=np.float32)
+
+
 def _source_name(source, recording: str | None) -> str:
     if recording is not None:
         return str(recording)
@@ -182,8 +248,8 @@ def make_windows(
         else min(n_total, round(positive_float("offset_s", offset_s) * rate))
     )
     name = _source_name(source, recording)
-    n = n_windows(last - first, window_samples=n_window, stride_samples=n_stride)
-    if n == 0:
+    starts = window_starts(last, window_samples=n_window, stride_samples=n_stride, first=first)
+    if len(starts) == 0:
         raise DataError(
             f"{name}: {last - first} samples ({(last - first) / rate:.3f} s) is shorter than one "
             f"window of {n_window} samples ({window_s=} s at {rate:g} Hz)"
@@ -197,8 +263,7 @@ def make_windows(
     path = getattr(source, "path", None)
     group = name if group is None else group
     windows = []
-    for k in range(n):
-        start = first + k * n_stride
+    for start in starts.tolist():
         stop = start + n_window
         lab = label
         if label is None:
@@ -275,11 +340,7 @@ def window_array(source, **window_options) -> tuple[np.ndarray, list[Window]]:
     data = np.asarray(source.read(0, None), dtype=np.float32)
     if data.ndim == 1:
         data = data[None]
-    n_window = windows[0].n_times
-    stride = windows[1].start - windows[0].start if len(windows) > 1 else n_window
-    view = np.lib.stride_tricks.sliding_window_view(data[:, windows[0].start :], n_window, axis=-1)
-    out = view[:, ::stride][:, : len(windows)].transpose(1, 0, 2)
-    return np.ascontiguousarray(out), windows
+    return cut(data, [w.start for w in windows], windows[0].n_times), windows
 
 
 def _covered(intervals: list[tuple[float, float]]) -> float:
@@ -427,30 +488,26 @@ def bonn_set(path) -> str:
 
 
 class RecordingOpener:
-    """Opens a window's file: EDF/BDF lazily, other formats in memory (picklable for workers).
+    """Opens a window's file through :func:`sigalex.sources.open_source` (EDF/BDF lazily,
+    other formats in memory, rate-less formats at the window's rate); picklable for workers.
 
     Parameters
     ----------
     channels : sequence of str, optional
-        Channel names or patterns to keep (see :func:`sigalex.io.select_channels`).
+        Channel names or patterns to keep (see :func:`sigalex.recording.select_channels`).
     """
 
     def __init__(self, channels: Sequence[str] | None = None):
         self.channels = list(channels) if channels else None
 
     def __call__(self, window: Window):
-        from . import io
+        from .sources import open_source
 
-        path = window.path
-        if path is None:
+        if window.path is None:
             raise DataError(
                 f"{window.recording}: an in-memory recording; pass sources= to WindowDataset"
             )
-        options = {"channels": self.channels} if self.channels else {}
-        ext = path.suffix.lower()
-        if ext in (".txt", ".csv", ".npy", ".npz"):
-            return io.load_recording(path, sample_rate=window.sample_rate, **options)
-        return io.open_recording(path, **options)
+        return open_source(window.path, sample_rate=window.sample_rate, channels=self.channels)
 
 
 class WindowDataset(torch.utils.data.Dataset):
@@ -469,6 +526,9 @@ class WindowDataset(torch.utils.data.Dataset):
         Fit every window to this many samples with :func:`fit_length` (``fit`` mode); needed
         when windows differ in length (whole short clips).
     fit : {"pad_or_crop", "pad", "crop"}
+    sample_rate : float, optional
+        Hz of the windows given out: windows at another rate are resampled, then fitted to
+        ``n_times`` (:func:`conform`, as prediction does). Needs ``n_times``.
     sources : mapping of str to source, optional
         Sources by recording id (in-memory recordings); others are opened from ``window.path``.
     opener : callable(Window) -> source, optional
@@ -489,6 +549,7 @@ class WindowDataset(torch.utils.data.Dataset):
         classes: Sequence[str] | None = None,
         n_times: int | None = None,
         fit: str = "pad_or_crop",
+        sample_rate: float | None = None,
         sources: Mapping[str, object] | None = None,
         opener: Callable[[Window], object] | None = None,
         cache_size: int = 4,
@@ -509,6 +570,11 @@ class WindowDataset(torch.utils.data.Dataset):
         self.fit = choice("fit mode", fit, FIT_MODES)
         if n_times is not None:
             fit_length(np.zeros(1, np.float32), n_times, mode="pad_or_crop")  # checks n_times
+        if sample_rate is not None and n_times is None:
+            raise ParameterError("sample_rate= needs n_times= (resampled windows are fitted)")
+        self.sample_rate = (
+            None if sample_rate is None else positive_float("sample_rate", sample_rate)
+        )
         self.sources = dict(sources or {})
         self.opener = opener or RecordingOpener()
         self.cache_size = max(1, int(cache_size))
@@ -535,7 +601,11 @@ class WindowDataset(torch.utils.data.Dataset):
         x = np.asarray(self._source(w).read(w.start, w.stop), dtype=np.float32)
         if x.ndim == 1:
             x = x[None]
-        if self.n_times is not None:
+        if self.sample_rate is not None:
+            x = conform(
+                x, w.sample_rate, sample_rate=self.sample_rate, n_times=self.n_times, fit=self.fit
+            )
+        elif self.n_times is not None:
             x = fit_length(x, self.n_times, mode=self.fit)
         elif x.shape[-1] != w.n_times:
             raise DataError(f"{w.recording}: read {x.shape[-1]} samples, expected {w.n_times}")
@@ -555,6 +625,8 @@ __all__ = [
     "WindowDataset",
     "annotation_label",
     "bonn_set",
+    "conform",
+    "cut",
     "fit_length",
     "fsdd_name",
     "iter_windows",
@@ -563,4 +635,5 @@ __all__ = [
     "whole_window",
     "window_array",
     "window_samples",
+    "window_starts",
 ]
