@@ -147,7 +147,6 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
 
 
-SECTIONS = {f.name: f.type for f in dataclasses.fields(Config)}
 _SECTION_TYPES = {
     "data": DataConfig,
     "windows": WindowsConfig,

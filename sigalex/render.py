@@ -46,7 +46,7 @@ def _lut_numpy(name: str) -> np.ndarray:
 
 
 def colormap_lut(name: str, *, device=None, dtype=torch.float32) -> torch.Tensor:
-    """The colormap ``name`` sampled at 256 levels: ``(256, 3)`` RGB in [0, 1]."""
+    """The colormap ``name`` sampled at :data:`LUT_SIZE` levels: ``(1024, 3)`` RGB in [0, 1]."""
     return torch.from_numpy(_lut_numpy(name)).to(device=device, dtype=dtype)
 
 

@@ -10,6 +10,7 @@ from conftest import cpu_and_cuda
 from PIL import Image
 
 import sigalex
+from sigalex.frontend import ImageFrontend
 from sigalex.render import (
     Render,
     apply_colormap,
@@ -449,3 +450,73 @@ def test_save_png_is_atomic_and_overwrites(tmp_path, rng):
 def test_render_per_call_image_dtype_is_checked():
     with pytest.raises(sigalex.ParameterError, match="image_dtype"):
         Render()(torch.ones(1, 1, 4, 4), image_dtype="int8")
+
+
+# --------------------------------------------------------------------------------------------
+# float and uint8 images: the same picture in every combination
+# --------------------------------------------------------------------------------------------
+
+# Small maps, each method's own shape: the resize to (40, 56) enlarges some axes and shrinks
+# others (tiles of 3 channels are 2 × 2 maps), so both the plain and the antialiased kernel run.
+IDENTITY_METHODS = {
+    "stft": {"n_fft": 64, "hop_length": 8},  # 33 × 49 per channel
+    "mel": {"n_fft": 128, "hop_length": 16, "n_mels": 24},  # 24 × 25
+    "cwt": {"n_freqs": 24},  # 24 × 96 (max_frames = twice the width)
+    "hilbert": {"n_bands": 16},  # 16 × 96
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("method", list(IDENTITY_METHODS))
+def test_uint8_and_float_images_are_bit_identical_in_every_combination(method, dtype):
+    """``frontend(x, image_dtype="uint8")`` and ``frontend(x)`` hold the same 8-bit picture:
+    the float image is exactly the uint8 one over 255, so ``round(float * 255)`` gives it back
+    bit for bit. On the CPU the two go different ways after normalisation (packed RGBA gather +
+    4-channel uint8 resize, against a 3-channel colormap gather + 3-channel uint8 resize).
+
+    Checked: 4 methods (stft, mel, cwt, hilbert) × 3 channel modes (mean, tile, each) × 3 scales
+    (db, log, linear) × 3 normalisations (minmax, percentile, fixed) × 2 input dtypes (float32,
+    float64) = 216 combinations (parametrised by method and dtype, 27 each), on two 3-channel
+    windows of 1.5 s at 256 Hz rendered at 40 × 56. ``fixed`` takes vmin / vmax at the 5th and
+    95th percentiles of the method's scaled maps, so pixels clip at both ends and the image in
+    between is not flat. (BENCHMARKS' "240 combinations" is a different check: images before
+    and after Render's in-place rewrite, commit a82260c.)
+    """
+    gen = torch.Generator().manual_seed(7)
+    gains = torch.tensor([1.0, 3.0, 0.3], dtype=torch.float64).view(1, 3, 1)
+    t = torch.arange(384, dtype=torch.float64) / 256.0
+    x = torch.randn(2, 3, 384, generator=gen, dtype=torch.float64) * gains
+    x = (x + 2.0 * torch.sin(2 * torch.pi * 10.0 * t)).to(dtype)
+    params = IDENTITY_METHODS[method]
+    transform = ImageFrontend(256.0, method, size=(40, 56), **params).transform
+    maps, power = transform(x), transform.power
+    mismatches = []
+    for channels in ("mean", "tile", "each"):
+        for scale in ("db", "log", "linear"):
+            scaled = scale_map(maps.mean(1, keepdim=True) if channels == "mean" else maps,
+                               scale=scale, power=power)  # fmt: skip
+            lo, hi = torch.quantile(scaled.double().flatten(), torch.tensor([0.05, 0.95]).double())
+            for normalize in ("minmax", "percentile", "fixed"):
+                fixed = {"vmin": float(lo), "vmax": float(hi)} if normalize == "fixed" else {}
+                frontend = ImageFrontend(
+                    256.0, method, size=(40, 56), channels=channels, scale=scale,
+                    normalize=normalize, **fixed, **params,
+                )  # fmt: skip
+                with torch.no_grad():
+                    as_float = frontend(x)
+                    as_uint8 = frontend(x, image_dtype="uint8")
+                case = f"{method}/{channels}/{scale}/{normalize}/{dtype}"
+                assert as_float.dtype == dtype and as_uint8.dtype == torch.uint8, case
+                assert as_float.shape == as_uint8.shape, case
+                n_images = as_uint8.shape[0] * (as_uint8.shape[1] if channels == "each" else 1)
+                assert as_uint8.unique().numel() > 10, f"{case}: nearly flat images"
+                back = (as_float * 255).round().to(torch.uint8)
+                exact = torch.equal(as_float, as_uint8.to(dtype) / 255)
+                if not (exact and torch.equal(back, as_uint8)):
+                    diff = (back.int() - as_uint8.int()).abs()
+                    mismatches.append(
+                        f"{case}: {int((diff > 0).sum())} of {diff.numel()} values differ "
+                        f"(max {int(diff.max())} levels, {n_images} images); "
+                        f"float == uint8 / 255 exactly: {exact}"
+                    )
+    assert not mismatches, "\n".join(mismatches)

@@ -184,9 +184,9 @@ class Hilbert(SampleGridTransform):
 
     def fft_length(self, n_times: int) -> int:
         """FFT length of the padded signal, a multiple of :meth:`_step`."""
-        hop = self._step(n_times)
+        step = self._step(n_times)
         n_padded = n_times + 2 * self.padding(n_times)
-        return hop * scipy.fft.next_fast_len(-(-n_padded // hop), real=False)
+        return step * scipy.fft.next_fast_len(-(-n_padded // step), real=False)
 
     def block_values(self, n_times: int) -> int:
         """Per signal: the folded product (envelope, ``n_bands × n_fft / hop`` complex) or
@@ -197,8 +197,8 @@ class Hilbert(SampleGridTransform):
         n_times = x.shape[-1]
         pad = self.padding(n_times)
         padded = torch.nn.functional.pad(x[:, None], (pad, pad), mode="reflect")[:, 0]
-        step = self.hop(n_times)
-        hop = self._step(n_times)
+        hop = self.hop(n_times)
+        step = self._step(n_times)
         n_fft = self.fft_length(n_times)
         if self.output == "envelope":
             # One-sided spectrum (the analytic band gains are zero at negative frequencies),
@@ -206,8 +206,8 @@ class Hilbert(SampleGridTransform):
             # filtered and decimated by one sparse product and short inverse FFTs.
             spectrum = torch.fft.rfft(padded, n=n_fft)
             spectrum = spectrum * self._shift(n_fft, pad, spectrum)[: spectrum.shape[-1]]
-            bank = self.folded_bank(n_fft, hop, x.device, x.dtype)
-            env = apply_folded_bank(bank, spectrum, n_fft // hop, -(-n_times // hop)).abs()
+            bank = self.folded_bank(n_fft, step, x.device, x.dtype)
+            env = apply_folded_bank(bank, spectrum, n_fft // step, -(-n_times // step)).abs()
             return env if self.power == 1.0 else env.pow(self.power)
         spectrum = torch.fft.fft(padded, n=n_fft)
         z = torch.fft.ifft(spectrum[:, None, :] * self.band_gains(n_fft, x.device, x.dtype)[None])
@@ -216,7 +216,7 @@ class Hilbert(SampleGridTransform):
         dphi = torch.angle(z[..., 1:] * z[..., :-1].conj())
         dphi = torch.cat([dphi[..., :1], (dphi[..., 1:] + dphi[..., :-1]) / 2, dphi[..., -1:]], -1)
         freq = dphi * (self.sample_rate / (2 * np.pi))
-        return freq[..., ::step].clamp_min(0)
+        return freq[..., ::hop].clamp_min(0)
 
     def extra_repr(self) -> str:
         return (
