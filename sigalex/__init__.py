@@ -80,7 +80,7 @@ __all__ = [
 def __getattr__(name: str):
     """``sigalex.Predictor`` is imported on first use (it pulls in the model code)."""
     if name == "Predictor":
-        from .predict import Predictor
+        from .inference import Predictor
 
         return Predictor
     raise AttributeError(f"module 'sigalex' has no attribute {name!r}")

@@ -1,11 +1,13 @@
-"""Writing files atomically and hashing them: one implementation for every output sigalex writes."""
+"""Writing files atomically, tables as TSV, and hashing files: one implementation for every
+output sigalex writes."""
 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -50,3 +52,20 @@ def sha256_file(path) -> str:
         while block := fh.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
+
+
+def tsv_cell(value) -> str:
+    """A TSV cell: ``n/a`` for missing and non-finite values, floats to 10 significant digits,
+    tabs and newlines in text replaced by spaces (they would break the row)."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return "n/a" if not math.isfinite(value) else format(value, ".10g")
+    return str(value).replace("\t", " ").replace("\n", " ").replace("\r", " ")
+
+
+def write_tsv(path, columns: Sequence[str], rows: Iterable[Sequence]) -> None:
+    """A TSV with a header row, written atomically."""
+    lines = ["\t".join(columns)]
+    lines += ["\t".join(tsv_cell(v) for v in row) for row in rows]
+    atomic_write_text(path, "\n".join(lines) + "\n")

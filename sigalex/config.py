@@ -77,9 +77,10 @@ class ModelConfig:
     """The network and its starting weights."""
 
     architecture: str = "alexnet"  # alexnet | alexnet2012
-    weights: str = "imagenet"  # imagenet | a path | none
+    weights: str = "imagenet"  # imagenet | none | a state dict | a sigalex checkpoint (fine-tune)
     weights_required: bool = False  # True: missing weights are an error, not a warning
     freeze: str = "none"  # none | features | all_but_head
+    frontend: str = "same"  # weights = a sigalex checkpoint: same | checkpoint | recipe
     pretrained_lr_scale: float = 1.0  # learning-rate factor for pretrained layers
     dropout: float = 0.5
 
@@ -166,6 +167,7 @@ CHOICES = {
     "render.channels": ("mean", "tile"),
     "model.architecture": ("alexnet", "alexnet2012"),
     "model.freeze": ("none", "features", "all_but_head"),
+    "model.frontend": ("same", "checkpoint", "recipe"),
     "train.optimizer": ("sgd", "adamw"),
     "train.schedule": ("cosine", "step", "none"),
     "train.balance": ("none", "weights", "sampler"),
@@ -310,26 +312,32 @@ def _check_consistency(cfg: Config) -> None:
             f"eval.test_fraction + eval.val_fraction = "
             f"{cfg.eval.test_fraction + cfg.eval.val_fraction:g}: must leave data to train on"
         )
-    if cfg.model.architecture == "alexnet2012" and cfg.model.weights.lower() not in ("none", ""):
+    if cfg.model.architecture == "alexnet2012" and cfg.model.weights.lower() == "imagenet":
         raise ConfigError(
             f"model.weights = {cfg.model.weights!r}: the 2012 paper network trains from scratch; "
             'set model.weights = "none"'
         )
 
 
+def parse_value(text: str):
+    """A command-line value read as TOML (``0.5``, ``true``, ``[1, 99]``, ``"x"``); anything
+    that is not TOML is taken as a bare word (``stft``, ``none``: strings). The one parser of
+    ``--set section.key=value`` and ``sigalex render -p key=value``."""
+    try:
+        return tomllib.loads(f"v = {text.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text.strip()
+
+
 def parse_override(text: str) -> tuple[list[str], object]:
-    """``"train.lr=0.001"`` → (["train", "lr"], 0.001); the value is read as TOML."""
+    """``"train.lr=0.001"`` → (["train", "lr"], 0.001); the value is read by :func:`parse_value`."""
     if "=" not in text:
         raise ConfigError(f"--set {text!r}: expected section.key=value")
     key, value = (part.strip() for part in text.split("=", 1))
     path = key.split(".")
     if len(path) != 2 or not all(path):
         raise ConfigError(f"--set {text!r}: the key must be section.key")
-    try:
-        parsed = tomllib.loads(f"v = {value}")["v"]
-    except tomllib.TOMLDecodeError:
-        parsed = value  # a bare word: take it as a string
-    return path, parsed
+    return path, parse_value(value)
 
 
 def load_config(path, overrides: list[str] | tuple[str, ...] = ()) -> Config:

@@ -116,6 +116,31 @@ def _check_probabilities(probabilities) -> np.ndarray:
     return p / p.sum(axis=1, keepdims=True)
 
 
+def positive_class_of(classes, positive_class=None) -> str | None:
+    """The positive class of a task: the one rule that metrics, checkpoints and events share.
+
+    ``positive_class`` (the recipe's ``eval.positive_class``) when given; else the first of
+    :data:`POSITIVE_NAMES` (``seizure``, ``ictal``, ``sz``, ``E``, ``S``; case-insensitive)
+    among ``classes``; else ``classes[1]`` for a binary task; else ``None`` (a multiclass task
+    with no seizure-like class has no positive class).
+
+    Raises
+    ------
+    ParameterError
+        ``positive_class`` is not one of ``classes``.
+    """
+    names = [str(c) for c in classes]
+    if positive_class is not None and positive_class != "":
+        if str(positive_class) not in names:
+            raise ParameterError(f"positive_class={positive_class!r} is not one of classes={names}")
+        return str(positive_class)
+    lowered = [c.lower() for c in names]
+    for candidate in POSITIVE_NAMES:
+        if candidate in lowered:
+            return names[lowered.index(candidate)]
+    return names[1] if len(names) == 2 else None
+
+
 def resolve_positive_class(classes, positive_class=None) -> int:
     """Index of the positive class of a binary task.
 
@@ -135,11 +160,7 @@ def resolve_positive_class(classes, positive_class=None) -> int:
     """
     names = [str(c) for c in classes]
     if positive_class is None:
-        lowered = [c.lower() for c in names]
-        for candidate in POSITIVE_NAMES:
-            if candidate in lowered:
-                return lowered.index(candidate)
-        return 1
+        return names.index(positive_class_of(names) or names[1])
     if isinstance(positive_class, bool):
         raise ParameterError(f"positive_class={positive_class!r} must be a class name or index")
     if isinstance(positive_class, int | np.integer):
@@ -505,6 +526,7 @@ __all__ = [
     "POSITIVE_NAMES",
     "aggregate_by",
     "classification_metrics",
+    "positive_class_of",
     "resolve_positive_class",
     "roc_curves",
     "summarise_folds",

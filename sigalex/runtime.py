@@ -1,4 +1,5 @@
-"""Process-wide settings that make batched CPU work steady: glibc's malloc keeps freed memory.
+"""Process-wide settings and facts: glibc's malloc keeps freed memory (steady CPU batches), and
+:func:`device_name` (what a run ran on, for summaries and metrics).
 
 A CPU batch of images or multichannel maps allocates and frees tensors of 10–100 MB per
 operator. glibc's malloc serves blocks above its mmap threshold (dynamic, at most 32 MB) with
@@ -70,3 +71,15 @@ def keep_freed_memory() -> bool:
     return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
         libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
     )
+
+
+def device_name(device) -> str:
+    """A readable name of a torch device: the GPU's name, or the CPU and its thread count."""
+    import platform
+
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"

@@ -362,7 +362,7 @@ def format_table(result: dict) -> str:
 
 def write_json(path, result: dict) -> Path:
     """Write a :func:`score_files` result as JSON, atomically."""
-    from .train import atomic_write_text
+    from ._files import atomic_write_text
 
     path = Path(path)
     atomic_write_text(path, json.dumps(result, indent=2) + "\n")

@@ -82,22 +82,23 @@ def source_name(obj, name: str | None = None) -> str:
     return "<in-memory recording>" if isinstance(obj, Recording) else "<in-memory signal>"
 
 
-def _rate(given, default, where: str) -> float:
+def _rate(given, default, where: str, notes: list[str] | None) -> float:
     if given is not None:
         return sample_rate_hz(given)
     if default is not None:
-        warnings.warn(
-            SampleRateAssumed(
-                f"{where}: carries no sample rate and none was given; assumed {default:g} Hz "
-                "(give the rate: --sample-rate / sample_rate=)"
-            ),
-            stacklevel=3,
+        message = (
+            f"{where}: carries no sample rate and none was given; assumed {default:g} Hz "
+            "(give the rate: --sample-rate / sample_rate=)"
         )
+        if notes is None:
+            warnings.warn(SampleRateAssumed(message), stacklevel=4)
+        else:
+            notes.append(message)
         return sample_rate_hz(default)
     raise DataError(f"{where}: carries no sample rate; give sample_rate= (Hz)")
 
 
-def _open_path(path: Path, sample_rate, default_sample_rate, channels) -> Source:
+def _open_path(path: Path, sample_rate, default_sample_rate, channels, notes) -> Source:
     ext = path.suffix.lower()
     options = {} if channels is None else {"channels": channels}
     if ext not in RATELESS_EXTENSIONS:
@@ -107,7 +108,7 @@ def _open_path(path: Path, sample_rate, default_sample_rate, channels) -> Source
     rate = sample_rate
     if rate is None:
         rate = stored_sample_rate(path)
-    rate = _rate(rate, default_sample_rate, str(path))
+    rate = _rate(rate, default_sample_rate, str(path), notes)
     return load_recording(path, sample_rate=rate, **options)
 
 
@@ -117,6 +118,7 @@ def open_source(
     sample_rate: float | None = None,
     default_sample_rate: float | None = None,
     channels: str | Iterable[str] | None = None,
+    notes: list[str] | None = None,
 ) -> Source:
     """Open anything a recording can come from as a :class:`Source`.
 
@@ -130,6 +132,9 @@ def open_source(
     default_sample_rate : float, optional
         Assumed, with a :class:`SampleRateAssumed` warning, when neither the source nor
         ``sample_rate`` gives a rate.
+    notes : list of str, optional
+        Where to append what a user should know (an assumed rate) instead of warning: the
+        list travels with a result (thread-safe, unlike warnings).
     channels : str or iterable of str, optional
         Channel names or patterns to keep (:func:`~sigalex.recording.select_channels`).
 
@@ -143,7 +148,7 @@ def open_source(
     if sample_rate is not None:
         sample_rate = sample_rate_hz(sample_rate)
     if isinstance(obj, str | os.PathLike):
-        return _open_path(Path(obj), sample_rate, default_sample_rate, channels)
+        return _open_path(Path(obj), sample_rate, default_sample_rate, channels, notes)
     if _is_mne_raw(obj):
         src: Source = RawRecording(obj)
     elif isinstance(obj, Recording | RawRecording):
@@ -156,7 +161,7 @@ def open_source(
             raise ParameterError(
                 f"signal must be (n_times,) or (n_channels, n_times); got shape {x.shape}"
             )
-        rate = _rate(sample_rate, default_sample_rate, source_name(obj))
+        rate = _rate(sample_rate, default_sample_rate, source_name(obj), notes)
         src = Recording(np.asarray(x, dtype=np.float32), rate, [])
         sample_rate = None  # used
     if sample_rate is not None and sample_rate != float(src.sample_rate):

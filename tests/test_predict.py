@@ -21,11 +21,10 @@ import torch
 
 import sigalex
 from sigalex import cli
-from sigalex.config import from_dict, to_dict
+from sigalex.checkpoint import new_checkpoint, save_checkpoint
+from sigalex.config import from_dict
 from sigalex.errors import DataError, ParameterError
-from sigalex.io import Recording, write_edf
-from sigalex.models import build_model
-from sigalex.predict import (
+from sigalex.inference import (
     ERROR_COLUMNS,
     EXIT_ALL_FAILED,
     EXIT_OK,
@@ -37,8 +36,9 @@ from sigalex.predict import (
     predict_to_dir,
     windows_to_events,
 )
+from sigalex.io import Recording, write_edf
+from sigalex.models import ModelSpec, SignalClassifier, build_frontend, build_model
 from sigalex.synthetic import make_synthetic_recording
-from sigalex.train import build_frontend, save_checkpoint
 
 RATE = 256.0
 N_CHANNELS = 4
@@ -58,27 +58,11 @@ CLIP_RECIPE = {
 }
 
 
-def _save(path: Path, model, recipe: dict, *, classes, sample_rate, n_channels, n_times, names):
-    """A checkpoint in the layout ``Trainer.payload`` writes."""
-    save_checkpoint(
-        path,
-        {
-            "version": sigalex.__version__,
-            "state_dict": model.state_dict(),
-            "config": to_dict(from_dict(recipe)),
-            "classes": list(classes),
-            "architecture": "alexnet",
-            "sample_rate": float(sample_rate),
-            "n_channels": n_channels,
-            "n_times": n_times,
-            "channel_names": list(names),
-            "weights_used": "random",
-            "epoch": 1,
-            "history": [],
-            "split": "test",
-        },
-    )
-    return path
+def _save(path: Path, network, recipe: dict, spec: ModelSpec) -> Path:
+    """A checkpoint written the one way training writes them (:func:`new_checkpoint`)."""
+    cfg = from_dict(recipe)
+    model = SignalClassifier(build_frontend(cfg, spec.sample_rate), network, spec)
+    return save_checkpoint(path, new_checkpoint(model, cfg, training={"weights_used": "random"}))
 
 
 @pytest.fixture(scope="session")
@@ -113,12 +97,12 @@ def detector(tmp_path_factory) -> Path:
         opt.zero_grad()
         loss.backward()
         opt.step()
-    names = rec.channel_names
-    return _save(
-        tmp_path_factory.mktemp("detector") / "checkpoint.pt", model, SEIZURE_RECIPE,
-        classes=["background", "seizure"], sample_rate=RATE, n_channels=N_CHANNELS,
-        n_times=1024, names=names,
+    spec = ModelSpec(
+        classes=("background", "seizure"), sample_rate=RATE, n_channels=N_CHANNELS, n_times=1024,
+        channel_names=tuple(rec.channel_names), positive_class="seizure", window_s=4.0,
+        stride_s=4.0,
     )  # fmt: skip
+    return _save(tmp_path_factory.mktemp("detector") / "checkpoint.pt", model, SEIZURE_RECIPE, spec)
 
 
 @pytest.fixture(scope="session")
@@ -126,11 +110,11 @@ def clip_model(tmp_path_factory) -> Path:
     """An untrained one-channel clip classifier (1 s at 8 kHz, whole recordings)."""
     torch.manual_seed(1)
     model, _ = build_model("alexnet", num_classes=3, weights=None)
-    return _save(
-        tmp_path_factory.mktemp("clip") / "checkpoint.pt", model, CLIP_RECIPE,
-        classes=["one", "two", "three"], sample_rate=8000, n_channels=1, n_times=8000,
-        names=["ch0"],
+    spec = ModelSpec(
+        classes=("one", "two", "three"), sample_rate=8000.0, n_channels=1, n_times=8000,
+        channel_names=("ch0",), max_clip_s=2.0,
     )  # fmt: skip
+    return _save(tmp_path_factory.mktemp("clip") / "checkpoint.pt", model, CLIP_RECIPE, spec)
 
 
 def _edf(path: Path, duration_s: float, *, seizures=(), rate=RATE, seed=0, n_channels=N_CHANNELS):
@@ -168,7 +152,7 @@ def mixed(tmp_path_factory) -> Path:
     _edf(folder / "other_rate_eeg.edf", 40, seizures=[(10, 12)], rate=200.0, seed=3)
     (folder / "corrupt.edf").write_bytes(b"0       " + b"\x07" * 300)
     (folder / "empty.wav").write_bytes(b"")
-    _edf(folder / "short_eeg.edf", 2, seed=4)
+    _edf(folder / "short_eeg.edf", 1.5, seed=4)
     rec = make_synthetic_recording(40, n_channels=N_CHANNELS, seed=5)
     rec.channel_names = ["A1", "A2", "FP1-F7", "F7-T7"]
     write_edf(folder / "wrong_channels.edf", rec)
@@ -183,8 +167,9 @@ def mixed(tmp_path_factory) -> Path:
 def test_predictor_rebuilds_from_checkpoint_alone(detector):
     p = sigalex.Predictor.from_checkpoint(detector, device="cpu", batch_size=8)
     assert p.classes == ["background", "seizure"] and p.positive_class == "seizure"
-    assert (p.sample_rate, p.n_times, p.n_channels, p.window_s) == (RATE, 1024, 4, 4.0)
-    assert p.channel_names == ["FP1-F7", "F7-T7", "T7-P7", "P7-O1"]
+    spec = p.spec
+    assert (spec.sample_rate, spec.n_times, spec.n_channels, spec.window_s) == (RATE, 1024, 4, 4.0)
+    assert spec.channel_names == ("FP1-F7", "F7-T7", "T7-P7", "P7-O1")
     rec = make_synthetic_recording(40, n_channels=N_CHANNELS, seizures=[(10, 20)], seed=7)
     pred = p.predict(rec)
     assert pred.n_windows == 10
@@ -248,8 +233,11 @@ def test_bad_arguments(detector):
         p.predict_windows(np.zeros((2, 3, 1024), np.float32))
     with pytest.raises(ParameterError, match="non-finite"):
         p.predict(np.full((4, 2048), np.nan, np.float32))
-    with pytest.raises(DataError, match="shorter than one window"):
-        p.predict(np.zeros((4, 500), np.float32))
+    with pytest.raises(DataError, match="shorter than one window of 4 s, and less than half"):
+        p.predict(np.zeros((4, 500), np.float32), RATE)
+    padded = p.predict(np.zeros((4, 700), np.float32), RATE)  # 2.7 s of a 4 s window
+    assert padded.n_windows == 1 and padded.end_s[0] == pytest.approx(700 / RATE)
+    assert any("padded" in note for note in padded.notes)
     with pytest.raises(ParameterError, match="batch_size"):
         Predictor.from_checkpoint(detector, batch_size=0)
     with pytest.raises(ParameterError, match="threshold"):
@@ -275,13 +263,16 @@ def test_windows_to_events_rules():
 
 def test_clip_model_resamples_and_aggregates(clip_model, tmp_path):
     p = Predictor.from_checkpoint(clip_model, device="cpu")
-    assert p.window_s == 0 and p.positive_class is None
+    assert p.spec.window_s == 0 and p.positive_class is None
     rng = np.random.default_rng(0)
     x = (0.1 * rng.standard_normal(6000)).astype(np.float32)  # 0.75 s: padded to 1 s
     soundfile.write(tmp_path / "a.wav", x, 8000)
     soundfile.write(tmp_path / "b.wav", np.repeat(x, 2) * 1.0, 16000)
     a, b = p.predict(tmp_path / "a.wav"), p.predict(tmp_path / "b.wav")
     assert a.n_windows == b.n_windows == 1 and a.end_s[0] == pytest.approx(0.75)
+    assert any("padded" in note for note in a.notes)
+    # the same clip at 16 kHz, resampled to the model's 8 kHz, gives the same answer
+    np.testing.assert_allclose(b.probabilities, a.probabilities, atol=2e-3)
     assert a.label in p.classes and 0 < a.confidence <= 1
     with pytest.raises(ParameterError, match="no positive class"):
         a.events()
@@ -308,7 +299,7 @@ def test_mixed_folder_goes_on_past_bad_files(detector, mixed, tmp_path):
     assert set(reasons) == {"corrupt.edf", "empty.wav", "short_eeg.edf", "wrong_channels.edf"}
     assert "corrupt" in reasons["corrupt.edf"] or "EDF" in reasons["corrupt.edf"]
     assert "empty" in reasons["empty.wav"]
-    assert "shorter than one window" in reasons["short_eeg.edf"]
+    assert "less than half" in reasons["short_eeg.edf"]
     assert "T7-P7, P7-O1" in reasons["wrong_channels.edf"]
 
     header, rows = _tsv(out / "windows.tsv")
@@ -362,7 +353,7 @@ def test_cli_exit_codes(detector, mixed, tmp_path, capsys):
     _, errors = _tsv(tmp_path / "o4" / "errors.tsv")
     assert errors[0]["reason"] == "no file matches the pattern"
     code = cli.main(["predict", "--checkpoint", str(tmp_path / "x.pt"), "--out", "o", good])
-    assert code == 1 and "no such checkpoint" in capsys.readouterr().err
+    assert code == 1 and "x.pt: no such file" in capsys.readouterr().err
     help_text = cli.build_parser()._subparsers._group_actions[0].choices["predict"].format_help()
     assert "3 some inputs failed" in " ".join(help_text.split())
 
@@ -383,7 +374,7 @@ def test_resume_after_interrupted_run(detector, mixed, tmp_path, monkeypatch):
 
     out = tmp_path / "out"
     calls = {"n": 0}
-    original = Predictor._forward
+    original = SignalClassifier.probabilities
 
     def flaky(self, x):
         calls["n"] += 1
@@ -391,10 +382,10 @@ def test_resume_after_interrupted_run(detector, mixed, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return original(self, x)
 
-    monkeypatch.setattr(Predictor, "_forward", flaky)
+    monkeypatch.setattr(SignalClassifier, "probabilities", flaky)
     with pytest.raises(KeyboardInterrupt):
         predict_to_dir(detector, inputs, out, device="cpu", batch_size=8)
-    monkeypatch.setattr(Predictor, "_forward", original)
+    monkeypatch.setattr(SignalClassifier, "probabilities", original)
     s = json.loads((out / "summary.json").read_text())
     assert s["this_run"]["interrupted"] and s["exit_status"] is None
     _, partial = _tsv(out / "windows.tsv")  # whole TSVs with the finished recordings only
@@ -454,18 +445,20 @@ def test_cpu_prediction_is_channels_last_uint8_with_the_same_probabilities(detec
     neither may change a probability against float NCHW images."""
     rec = make_synthetic_recording(40, n_channels=N_CHANNELS, seizures=[(10, 20)], seed=7)
     fast = sigalex.Predictor.from_checkpoint(detector, device="cpu", batch_size=8)
-    assert fast.channels_last
-    assert fast.model.features[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert fast.model.channels_last
+    network = fast.model.network
+    assert network.features[0].weight.is_contiguous(memory_format=torch.channels_last)
     seen = []
-    original = type(fast.model).forward
+    original = type(network).forward
     monkeypatch.setattr(
-        type(fast.model), "forward", lambda self, x: seen.append(x.dtype) or original(self, x)
+        type(network), "forward", lambda self, x: seen.append(x.dtype) or original(self, x)
     )
     fast_probs = fast.predict(rec).probabilities
     assert seen and set(seen) == {torch.uint8}
     plain = sigalex.Predictor.from_checkpoint(detector, device="cpu", batch_size=8)
-    plain.channels_last, plain._image_options = False, {}
-    plain.model.to(memory_format=torch.contiguous_format)
+    plain.model.channels_last = False
+    plain.model.uint8_on_cpu = False
+    plain.model.network.to(memory_format=torch.contiguous_format)
     seen.clear()
     plain_probs = plain.predict(rec).probabilities
     assert set(seen) == {torch.float32}
@@ -480,7 +473,8 @@ def test_compiled_predictor_gives_the_same_probabilities(detector):
     eager = sigalex.Predictor.from_checkpoint(detector, device="cpu", batch_size=8)
     compiled = sigalex.Predictor.from_checkpoint(detector, device="cpu", batch_size=8, compile=True)
     assert compiled.compiled and not eager.compiled
-    assert compiled._net is not compiled.model  # the compiled wrapper runs, the weights are shared
+    # the compiled wrapper runs, the weights stay on the plain network
+    assert compiled.model._call_network is not compiled.model.network
     got = compiled.predict(rec).probabilities  # 8 windows: one batch, one compilation
     np.testing.assert_allclose(got, eager.predict(rec).probabilities, atol=1e-5)
 

@@ -7,6 +7,7 @@ frequency axis ascending; the functions return a :class:`TFMap` with the axes in
 >>> stft(x, 173.61, n_fft=256, fmax=40).values.shape  # doctest: +SKIP
 """
 
+from .augment import Augment, spec_augment, time_shift
 from .base import (
     TFMap,
     Transform,
@@ -23,6 +24,7 @@ from .stft import STFT, stft
 __all__ = [
     "CWT",
     "STFT",
+    "Augment",
     "Hilbert",
     "Mel",
     "TFMap",
@@ -37,6 +39,8 @@ __all__ = [
     "mel",
     "mel_filterbank",
     "mel_to_hz",
+    "spec_augment",
     "stft",
+    "time_shift",
     "transform_parameters",
 ]

@@ -1,0 +1,47 @@
+"""Classifying recordings with a trained checkpoint: ``sigalex predict`` and :class:`Predictor`.
+
+Along the data flow:
+
+- :mod:`~sigalex.inference.predictor`: :class:`Predictor` (the model unit rebuilt from a
+  checkpoint alone; one recording, or many files batched together) and :class:`Prediction`;
+- :mod:`~sigalex.inference.stream`: windows read and cut from recordings, batched across files,
+  read ahead in a thread;
+- :mod:`~sigalex.inference.events`: positive windows → events;
+- :mod:`~sigalex.inference.outputs`: per-recording parts and the sinks that write the tables;
+- :mod:`~sigalex.inference.inputs` and :mod:`~sigalex.inference.run`: the command
+  (:func:`predict_to_dir`).
+
+Inference stands on :mod:`sigalex.checkpoint` and :mod:`sigalex.models`; it never imports the
+training package.
+"""
+
+from .events import windows_to_events
+from .inputs import find_inputs
+from .outputs import (
+    DEFAULT_SINKS,
+    ERROR_COLUMNS,
+    RECORDING_COLUMNS,
+    WINDOW_COLUMNS,
+    OutputContext,
+    Sink,
+)
+from .predictor import FileResult, Prediction, Predictor
+from .run import EXIT_ALL_FAILED, EXIT_OK, EXIT_SOME_FAILED, predict_to_dir
+
+__all__ = [
+    "DEFAULT_SINKS",
+    "ERROR_COLUMNS",
+    "EXIT_ALL_FAILED",
+    "EXIT_OK",
+    "EXIT_SOME_FAILED",
+    "RECORDING_COLUMNS",
+    "WINDOW_COLUMNS",
+    "FileResult",
+    "OutputContext",
+    "Prediction",
+    "Predictor",
+    "Sink",
+    "find_inputs",
+    "predict_to_dir",
+    "windows_to_events",
+]

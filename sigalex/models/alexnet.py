@@ -1,0 +1,154 @@
+"""AlexNet in torchvision's state-dict layout and the 2012 paper network.
+
+Models take images ``(batch, 3, H, W)`` — float in [0, 1] or uint8 — and normalise them with the
+ImageNet mean and std themselves: normalisation belongs to the model's input, not to rendering.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class ImageNetNormalize(nn.Module):
+    """``(x - mean) / std`` per RGB channel; uint8 input is first scaled to [0, 1]."""
+
+    def __init__(self, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x * (1 / std) - mean / std on one new tensor, scaled in place: each operator on a
+        # batch of images is a pass over tens of MB, and (x - mean) / std makes two (three from
+        # uint8); the same values to float rounding (< 1e-6). The new tensor takes the input's
+        # layout: a channels-last uint8 view (RGB of an RGBA image) gives channels-last floats.
+        # (A fused addcmul was 1 ms a batch of 32 faster on a CPU, but it rounds differently,
+        # and that alone moved a recipe's test result by one segment: not worth it.)
+        if x.dtype == torch.uint8:
+            y = x.to(self.mean.dtype).mul_(1.0 / (self.std * 255))
+        else:
+            y = x.mul((1.0 / self.std).to(x.dtype))
+        return y.add_((-self.mean / self.std).to(y.dtype))
+
+
+def _classifier(num_classes: int, dropout: float) -> nn.Sequential:
+    """The fully connected part both variants share (torchvision's indices: 1, 4, 6)."""
+    return nn.Sequential(
+        nn.Dropout(p=dropout),
+        nn.Linear(256 * 6 * 6, 4096),
+        nn.ReLU(inplace=True),
+        nn.Dropout(p=dropout),
+        nn.Linear(4096, 4096),
+        nn.ReLU(inplace=True),
+        nn.Linear(4096, num_classes),
+    )
+
+
+class _AlexNetBase(nn.Module):
+    """ImageNet normalisation → ``features`` → 6×6 average pool → ``classifier``."""
+
+    normalize: nn.Module
+    features: nn.Sequential
+    classifier: nn.Sequential
+
+    @property
+    def head(self) -> nn.Linear:
+        """The last layer, replaced for a task's classes."""
+        return self.classifier[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(self.normalize(x))
+        x = torch.flatten(self.avgpool(x), 1)
+        return self.classifier(x)
+
+
+class AlexNet(_AlexNetBase):
+    """AlexNet as torchvision defines it (the "one weird trick" variant, 61.1 M parameters).
+
+    ``features`` / ``avgpool`` / ``classifier`` carry torchvision's names and indices, so
+    ``alexnet-owt-7be5be79.pth`` loads unchanged. Input ``(batch, 3, H, W)`` images, H and W ≥ 63
+    (227 by default); output logits ``(batch, num_classes)``.
+    """
+
+    def __init__(self, num_classes: int = 1000, *, dropout: float = 0.5):
+        super().__init__()
+        self.normalize = ImageNetNormalize()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+            nn.Conv2d(64, 192, kernel_size=5, padding=2),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+            nn.Conv2d(192, 384, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(384, 256, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(256, 256, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+        )
+        self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
+        self.classifier = _classifier(num_classes, dropout)
+
+
+class AlexNet2012(_AlexNetBase):
+    """The network of Krizhevsky, Sutskever & Hinton (2012), on one device, for training from scratch.
+
+    96-256-384-384-256 kernels, local response normalisation after conv1 and conv2 (size 5,
+    alpha 1e-4, beta 0.75, k 2), overlapping 3×3 stride-2 max-pooling, two 4096-unit layers with
+    dropout 0.5; weights N(0, 0.01), biases 1 in conv2, conv4, conv5 and the hidden fully
+    connected layers, 0 elsewhere. Input ``(batch, 3, 227, 227)``.
+    """
+
+    def __init__(self, num_classes: int = 1000, *, dropout: float = 0.5):
+        super().__init__()
+        self.normalize = ImageNetNormalize()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 96, kernel_size=11, stride=4),
+            nn.ReLU(inplace=True),
+            nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+            nn.Conv2d(96, 256, kernel_size=5, padding=2),
+            nn.ReLU(inplace=True),
+            nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+            nn.Conv2d(256, 384, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(384, 384, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(384, 256, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+        )
+        self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
+        self.classifier = _classifier(num_classes, dropout)
+        self._init_paper()
+
+    def _init_paper(self) -> None:
+        ones = {4, 10, 12}  # conv2, conv4, conv5 in ``features``
+        for i, m in enumerate(self.features):
+            if isinstance(m, nn.Conv2d):
+                nn.init.normal_(m.weight, 0.0, 0.01)
+                nn.init.constant_(m.bias, 1.0 if i in ones else 0.0)
+        linears = [m for m in self.classifier if isinstance(m, nn.Linear)]
+        for j, m in enumerate(linears):
+            nn.init.normal_(m.weight, 0.0, 0.01)
+            nn.init.constant_(m.bias, 0.0 if j == len(linears) - 1 else 1.0)
+
+
+ARCHITECTURES = {"alexnet": AlexNet, "alexnet2012": AlexNet2012}
+
+
+__all__ = [
+    "ARCHITECTURES",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "AlexNet",
+    "AlexNet2012",
+    "ImageNetNormalize",
+]

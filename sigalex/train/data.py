@@ -1,0 +1,343 @@
+"""Data preparation for training: the dataset index → labelled windows → splits → the model spec.
+
+Nothing here computes an FFT or builds a model: :func:`prepare_data` indexes the recipe's
+dataset, cuts and labels its windows, splits them honestly (by patient, speaker, segment or
+recording) and fixes the model's input contract (:class:`~sigalex.models.ModelSpec`);
+:func:`window_dataset` gives the raw windows of a split, read, resampled and fitted by the same
+functions prediction uses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import Config
+from ..errors import ConfigError, DataError, ParameterError
+from ..metrics import positive_class_of
+from ..models.spec import ModelSpec
+from ..resample import resampled_length
+from ..windows import RecordingOpener, Window, WindowDataset
+
+
+@dataclass
+class PreparedData:
+    """Everything the loop needs about the examples.
+
+    Attributes
+    ----------
+    windows : list of Window
+    targets, groups, recordings : numpy.ndarray [shape=(n_windows,)]
+        Class index, split group and recording of each window.
+    group_by : str
+        What groups are (patient, speaker, segment, recording).
+    spec : ModelSpec
+        The model's contract: classes, positive class, rate, window, channels.
+    splits : list of sigalex.splits.Split
+        One per fold.
+    opener : RecordingOpener
+        Opens a window's recording (channels as the recipe picks them).
+    dataset_root : pathlib.Path
+    notes : list of str
+        Files left out and other warnings, for the run's log and metrics.
+    """
+
+    windows: list[Window]
+    targets: np.ndarray
+    groups: np.ndarray
+    recordings: np.ndarray
+    group_by: str
+    spec: ModelSpec
+    splits: list
+    opener: RecordingOpener
+    dataset_root: Path
+    notes: list[str]
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.spec.classes)
+
+    @property
+    def sample_rate(self) -> float:
+        return self.spec.sample_rate
+
+    @property
+    def n_times(self) -> int:
+        return self.spec.n_times
+
+    @property
+    def n_channels(self) -> int:
+        return self.spec.n_channels
+
+    @property
+    def channel_names(self) -> list[str]:
+        return list(self.spec.channel_names)
+
+
+def _dataset_root(cfg: Config) -> Path:
+    from .. import datasets
+
+    name = cfg.data.dataset
+    if cfg.data.root:
+        root = Path(cfg.data.root).expanduser()
+        if not root.exists():
+            raise DataError(f"data.root = {str(root)!r}: no such file or folder")
+        return root
+    if name in ("folder", "manifest"):
+        raise ConfigError(f"data.dataset = {name!r} needs data.root (a folder or CSV)")
+    try:
+        return datasets.find_dataset(name)
+    except DataError as missing:
+        if not cfg.data.download:
+            raise DataError(
+                f"{missing}\nThe recipe synthetic-seizure.toml needs no data."
+            ) from None
+        try:
+            return datasets.fetch(name)
+        except DataError as failed:
+            raise DataError(
+                f"dataset {name!r} is neither found nor downloadable: {failed}\n"
+                "Point SIGALEX_DATA (or data.root) at a local copy, or run "
+                "pipelines/synthetic-seizure.toml, which needs no data."
+            ) from None
+
+
+def _synthetic_index(cfg: Config):
+    from ..annotations import read_events_tsv
+    from ..datasets import DatasetIndex, Item
+    from ..synthetic import write_synthetic_dataset
+
+    root = Path(cfg.data.root or Path(cfg.output.dir) / "synthetic-data").expanduser()
+    edfs = sorted(root.glob("sub-*_eeg.edf"))
+    if len(edfs) < cfg.data.n_recordings:
+        print(f"writing {cfg.data.n_recordings} synthetic EDF recordings to {root}", flush=True)
+        write_synthetic_dataset(
+            root, cfg.data.n_recordings, duration_s=cfg.data.duration_s, seed=cfg.train.seed
+        )
+        edfs = sorted(root.glob("sub-*_eeg.edf"))
+    items = []
+    for edf in edfs[: cfg.data.n_recordings]:
+        stem = edf.name.removesuffix("_eeg.edf")
+        tsv = edf.with_name(f"{stem}_events.tsv")
+        events = tuple(read_events_tsv(tsv)) if tsv.is_file() else ()
+        items.append(
+            Item(path=edf, label=None, group=stem.split("_")[0], recording=stem, annotations=events)
+        )
+    return DatasetIndex(
+        name="synthetic",
+        root=root,
+        items=items,
+        classes=[cfg.windows.default_label, "seizure"],
+        group_by="subject",
+    )
+
+
+def _index(cfg: Config):  # TEMPORARY until datasets.from_config
+    from .. import datasets
+
+    if cfg.data.dataset == "synthetic":
+        return _synthetic_index(cfg)
+    root = _dataset_root(cfg)
+    options = {}
+    if cfg.data.dataset == "bonn":
+        options["task"] = cfg.data.task
+    elif cfg.data.dataset == "chbmit":
+        options["source"] = cfg.data.source
+    elif cfg.data.dataset in ("folder", "manifest") and cfg.data.sample_rate:
+        options["sample_rate"] = cfg.data.sample_rate
+    try:
+        return datasets.load_dataset(cfg.data.dataset, root, **options)
+    except ParameterError as exc:
+        raise ConfigError(f"data: {exc}") from exc
+
+
+def _make_splits(
+    cfg: Config,
+    index,
+    targets: np.ndarray,
+    groups: np.ndarray,
+    recordings: np.ndarray,
+):
+    from .. import splits as S
+
+    e = cfg.eval
+    by = index.group_by
+    try:
+        if e.split == "grouped":
+            return [
+                S.grouped_split(
+                    targets, groups, test_fraction=e.test_fraction, val_fraction=e.val_fraction,
+                    seed=e.seed, by=by,
+                )
+            ]  # fmt: skip
+        if e.split == "stratified":
+            return [
+                S.stratified_split(
+                    targets, test_fraction=e.test_fraction, val_fraction=e.val_fraction, seed=e.seed
+                )
+            ]
+        if e.split == "official":
+            item_split = index.official_split()
+            side = np.full(len(index.items), "train", dtype=object)
+            side[item_split.test] = "test"
+            side[item_split.val] = "val"
+            item_by_recording = {str(it.path): i for i, it in enumerate(index.items)}
+            lost = sorted({r for r in recordings if r not in item_by_recording})
+            if lost:
+                raise DataError(
+                    f"{len(lost)} window recording(s) are not items of the dataset (first: "
+                    f"{lost[0]}); cannot place them in the official split"
+                )
+            item_of = np.array([item_by_recording[r] for r in recordings])
+            base = S.official_split(list(side[item_of]), description=item_split.description)
+            return [_carve_val(base, targets, groups, recordings, e, by)]
+        folds = (
+            S.group_kfold(targets, groups, n_splits=e.folds, seed=e.seed, by=by)
+            if e.split == "kfold"
+            else S.leave_one_group_out(targets, groups, by=by)
+        )
+        return [_carve_val(f, targets, groups, recordings, e, by) for f in folds]
+    except ParameterError as exc:
+        raise ConfigError(f"eval.split = {e.split!r}: {exc}") from exc
+
+
+def _carve_val(split, targets, groups, recordings, e, by):
+    """A validation set taken from ``split.train`` if it has none, drawn the way the test was.
+
+    When the test set holds out whole groups (k-fold, leave-one-out), so does validation: it
+    then estimates accuracy on unseen patients or speakers. When the test set shares groups with
+    training (FSDD's official split tests every speaker), validation is carved by recording
+    instead: holding out a whole speaker there would drop one the test set still scores.
+    """
+    from .. import splits as S
+
+    if len(split.val) or e.val_fraction == 0:
+        return split
+    train = split.train
+    test_shares_groups = bool(set(groups[train].tolist()) & set(groups[split.test].tolist()))
+    unit, unit_name = (recordings, "recording") if test_shares_groups else (groups, by)
+    try:
+        inner = S.grouped_split(
+            targets[train], unit[train], test_fraction=e.val_fraction, seed=e.seed, by=unit_name
+        )
+        how = f"val = {e.val_fraction:.0%} of training {unit_name}s"
+    except ParameterError:
+        inner = S.stratified_split(targets[train], test_fraction=e.val_fraction, seed=e.seed)
+        how = f"val = {e.val_fraction:.0%} of training examples, stratified"
+    return dataclasses.replace(
+        split,
+        train=np.sort(train[inner.train]),
+        val=np.sort(train[inner.test]),
+        description=f"{split.description}; {how}",
+    )
+
+
+def _spec(cfg: Config, classes: list[str], windows: list[Window], rate: float, first) -> ModelSpec:
+    """The model's contract from the recipe and the windows it will be trained on."""
+    w = cfg.windows
+    if w.window_s:
+        n_times = round(w.window_s * rate)
+    elif w.length_s:
+        n_times = round(w.length_s * rate)
+    else:
+        n_times = max(resampled_length(win.n_times, win.sample_rate, rate) for win in windows)
+    try:
+        positive = positive_class_of(classes, cfg.eval.positive_class or None)
+    except ParameterError as exc:
+        raise ConfigError(f"eval.positive_class = {cfg.eval.positive_class!r}: {exc}") from None
+    return ModelSpec(
+        classes=tuple(classes),
+        sample_rate=float(rate),
+        n_channels=int(first.n_channels),
+        n_times=int(n_times),
+        channel_names=tuple(getattr(first, "channel_names", ())),
+        positive_class=positive,
+        window_s=w.window_s,
+        stride_s=(w.stride_s or w.window_s) if w.window_s else 0.0,
+        fit=w.fit,
+        max_clip_s=0.0 if w.window_s else max(win.n_times / win.sample_rate for win in windows),
+        architecture=cfg.model.architecture,
+    )
+
+
+def prepare_data(cfg: Config) -> PreparedData:
+    """Index the dataset, cut windows, label them, split them, fix the model spec.
+
+    Raises ``DataError`` (missing or unreadable data) or ``ConfigError`` (a recipe the data
+    cannot satisfy: too few examples of a class for the split, windows longer than recordings…).
+    """
+    index = _index(cfg)
+    notes = list(index.errors)
+    w = cfg.windows
+    label_options = {"min_overlap": w.min_overlap, "default_label": w.default_label}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        windows = index.windows(
+            window_s=w.window_s or None,
+            stride_s=(w.stride_s or None) if w.window_s else None,
+            **(label_options if any(it.label is None for it in index.items) else {}),
+        )
+    notes += [str(c.message) for c in caught]
+    if not windows:
+        raise DataError(
+            f"no usable windows in {index.root} (dataset {cfg.data.dataset!r}); "
+            + ("; ".join(notes[:5]) or "no files found")
+        )
+    classes = list(index.classes)
+    labels = [win.label for win in windows]
+    unknown = sorted({lab for lab in labels if lab not in classes})
+    if unknown:
+        raise DataError(f"windows carry labels {unknown} outside the classes {classes}")
+    targets = np.array([classes.index(lab) for lab in labels], dtype=np.int64)
+    present = np.bincount(targets, minlength=len(classes))
+    if (present == 0).any():
+        missing = [c for c, n in zip(classes, present, strict=True) if n == 0]
+        raise ConfigError(f"no examples of class(es) {missing} in {index.root}")
+    groups = np.array([win.group or win.recording for win in windows], dtype=object)
+    rates = {float(win.sample_rate) for win in windows}
+    target_rate = cfg.data.sample_rate or (rates.pop() if len(rates) == 1 else 0.0)
+    if not target_rate:
+        raise ConfigError(
+            f"recordings have different sample rates {sorted(rates)} Hz; set data.sample_rate"
+        )
+    opener = RecordingOpener(cfg.data.channels)
+    spec = _spec(cfg, classes, windows, target_rate, opener(windows[0]))
+    recordings = np.array([win.recording for win in windows], dtype=object)
+    return PreparedData(
+        windows=windows,
+        targets=targets,
+        groups=groups,
+        recordings=recordings,
+        group_by=index.group_by,
+        spec=spec,
+        splits=_make_splits(cfg, index, targets, groups, recordings),
+        opener=opener,
+        dataset_root=Path(index.root),
+        notes=notes,
+    )
+
+
+def window_dataset(data: PreparedData, indices: np.ndarray) -> torch.utils.data.Dataset:
+    """Raw windows ``(n_channels, n_times)`` float32 and labels for ``indices``.
+
+    Each window is read at its recording's rate, resampled to the model's, and fitted to
+    ``n_times`` (:func:`sigalex.windows.conform`, as prediction does).
+    """
+    spec = data.spec
+    return WindowDataset(
+        [data.windows[i] for i in indices],
+        classes=data.classes,
+        n_times=spec.n_times,
+        fit=spec.fit,
+        sample_rate=spec.sample_rate,
+        opener=data.opener,
+        cache_size=8,
+    )
+
+
+__all__ = ["PreparedData", "prepare_data", "window_dataset"]

@@ -1,0 +1,312 @@
+"""``sigalex run`` and ``sigalex validate``: a recipe → a run directory.
+
+:func:`validate` checks everything that can be checked before training; :func:`run` trains one
+model per fold (with :mod:`callbacks <sigalex.train.callbacks>` for checkpoints, history, early
+stopping), tests each fold's best checkpoint and writes ``metrics.json``; it returns a
+:class:`RunResult`. ``evaluate_test=False`` leaves the test set alone (hyperparameter search
+must never see it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import random
+import signal
+import time
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import _checks
+from .._files import atomic_write_text
+from .._version import __version__
+from ..checkpoint import initial_model, load_checkpoint, resolve_parent
+from ..config import Config, load_config, to_toml
+from ..errors import ConfigError, DataError, ParameterError
+from ..metrics import summarise_folds
+from ..models.net import build_frontend
+from ..runtime import device_name
+from .callbacks import Callback, default_callbacks
+from .data import PreparedData, prepare_data
+from .report import finish_fold, summary_line
+from .trainer import Trainer
+
+log = logging.getLogger("sigalex.train")
+
+
+@dataclass
+class RunResult:
+    """What :func:`run` leaves behind.
+
+    Attributes
+    ----------
+    run_dir : pathlib.Path
+    metrics : dict
+        What ``metrics.json`` holds (test metrics, or validation only without the test).
+    checkpoints : list of pathlib.Path
+        The best checkpoint of each fold.
+    """
+
+    run_dir: Path
+    metrics: dict
+    checkpoints: list[Path] = field(default_factory=list)
+
+    @property
+    def checkpoint(self) -> Path:
+        """The best checkpoint (of the first fold)."""
+        return self.checkpoints[0]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` → CUDA when available, else CPU; anything else is checked (``ConfigError``)."""
+    try:
+        return _checks.resolve_device(name, name="train.device")
+    except ParameterError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def seed_everything(seed: int, *, deterministic: bool = False) -> None:
+    """Seed Python's, NumPy's and torch's global generators (and make CUDA deterministic)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 - seeds code that uses the global generator
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+
+
+def new_run_dir(cfg: Config) -> Path:
+    """``<output.dir>/<name>-<timestamp>`` (``-1``, ``-2``… when taken), created."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(cfg.output.dir).expanduser() / f"{cfg.output.name or 'run'}-{stamp}"
+    path, k = base, 1
+    while path.exists():
+        path, k = base.with_name(f"{base.name}-{k}"), k + 1
+    path.mkdir(parents=True)
+    return path
+
+
+def validate(cfg: Config) -> PreparedData:
+    """Everything ``run`` checks before training: the parent checkpoint and its front end,
+    data, windows, split, the front end at the data's rate."""
+    cfg, _ = resolve_parent(cfg)
+    return _validated(cfg)
+
+
+def _validated(cfg: Config) -> PreparedData:
+    data = prepare_data(cfg)
+    frontend = build_frontend(cfg, data.sample_rate)
+    frontend.transform.output_shape(data.n_times)
+    if data.n_times < frontend.transform.min_length():
+        raise ConfigError(
+            f"windows of {data.n_times} samples are too short for [transform] "
+            f"(needs {frontend.transform.min_length()}); lengthen windows.window_s"
+        )
+    return data
+
+
+def _fold_dirs(run_dir: Path) -> list[Path]:
+    folds = sorted(run_dir.glob("fold-*"))
+    return folds or [run_dir]
+
+
+def _with_sigterm(fn):
+    """Run ``fn`` with SIGTERM turned into KeyboardInterrupt (checkpoints stay whole)."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        return fn()
+    try:
+        return fn()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _json_default(value):
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def _resume_states(run_dir: Path) -> dict:
+    if not (run_dir / "config.toml").is_file():
+        raise DataError(f"{run_dir}: not a run directory (no config.toml)")
+    states = {}
+    for k, folder in enumerate(_fold_dirs(run_dir)):
+        if (folder / "last.pt").is_file():
+            states[k] = load_checkpoint(folder / "last.pt")
+    if not states and not (run_dir / "last.pt").is_file():
+        raise DataError(f"{run_dir}: no last.pt to resume from")
+    return states
+
+
+def _validation_metrics(trainer: Trainer) -> dict:
+    """A fold's result without the test set: the best epoch's validation scores."""
+    best = trainer.history[trainer.best_epoch - 1] if trainer.best_epoch else {}
+    out = {k[4:]: v for k, v in best.items() if k.startswith("val_")}
+    out["monitor"] = trainer.cfg.train.monitor
+    out["best_metric"] = trainer.best_metric
+    out["test"] = "not evaluated (evaluate_test=False)"
+    return out
+
+
+def run(
+    cfg: Config,
+    *,
+    device: str | None = None,
+    resume: Path | None = None,
+    evaluate_test: bool = True,
+    callbacks: list[Callback] | None = None,
+) -> RunResult:
+    """Train and evaluate a recipe.
+
+    Everything that can be checked is checked before the first step: a missing dataset or
+    parent checkpoint, an unknown transform, windows too short for the transform, too few
+    examples of a class for the split, a corrupt checkpoint on resume.
+
+    Parameters
+    ----------
+    cfg : Config
+    device : str, optional
+        Overrides ``train.device``.
+    resume : path, optional
+        A run directory to continue from its ``last.pt`` (a resumed run ends with the weights
+        an uninterrupted one would have).
+    evaluate_test : bool
+        ``False``: train and validate only; ``metrics.json`` holds the best epoch's validation
+        scores and the test set is never read.
+    callbacks : list of Callback, optional
+        Extra callbacks after the default ones (a pruning callback, say).
+    """
+    if device:
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, device=device))
+    dev = resolve_device(cfg.train.device)
+    cfg, parent = resolve_parent(cfg)
+    states = _resume_states(Path(resume)) if resume is not None else {}
+    data = _validated(cfg)
+    run_dir = Path(resume) if resume is not None else new_run_dir(cfg)
+    atomic_write_text(run_dir / "config.toml", to_toml(cfg))
+    folds = f" ({len(data.splits)} folds)" if len(data.splits) > 1 else ""
+    log.info(
+        f"run {run_dir}\n  data: {len(data.windows)} windows of {data.n_times} samples at "
+        f"{data.sample_rate:g} Hz, {data.n_channels} channel(s), classes {data.classes}\n"
+        f"  split: {data.splits[0].description}{folds}\n  device: {dev}"
+    )
+    for note in data.notes[:10]:
+        log.info(f"  note: {note}")
+    fold_metrics, checkpoints = [], []
+    started = time.perf_counter()
+    weights_used = "random"
+    for k, split in enumerate(data.splits):
+        fold_dir = run_dir if len(data.splits) == 1 else run_dir / f"fold-{k + 1:02d}"
+        fold_dir.mkdir(parents=True, exist_ok=True)
+        checkpoints.append(fold_dir / "checkpoint.pt")
+        if resume is not None and (fold_dir / "metrics.json").is_file():  # a finished fold
+            fold_metrics.append(json.loads((fold_dir / "metrics.json").read_text()))
+            continue
+        seed_everything(cfg.train.seed + k, deterministic=cfg.train.deterministic)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model, weights_used, parent_info = initial_model(cfg, data.spec, parent=parent)
+        for c in caught:
+            log.warning(f"WARNING: {c.message}")
+        trainer = Trainer(
+            cfg, data, split, model, device=dev, weights_used=weights_used, parent=parent_info,
+            callbacks=[*default_callbacks(cfg, fold_dir), *(callbacks or [])],
+        )  # fmt: skip
+        if k in states:
+            trainer.restore(states[k])
+            log.info(f"resuming fold {k + 1} after epoch {trainer.epoch}")
+        try:
+            _with_sigterm(trainer.fit)
+        except KeyboardInterrupt:
+            log.warning(
+                f"\ninterrupted; the last finished epoch is saved. Resume with:\n"
+                f"  sigalex run --resume {run_dir}"
+            )
+            raise
+        if evaluate_test:
+            metrics = finish_fold(trainer, fold_dir)
+            log.info(summary_line(metrics))
+            if "per_recording" in metrics:
+                per = metrics["per_recording"]
+                log.info(f"per recording ({per['n_recordings']}): {summary_line(per)}")
+        else:
+            metrics = _validation_metrics(trainer)
+        metrics.update(
+            split=split.description, fold=k + 1, epochs=trainer.epoch, best_epoch=trainer.best_epoch
+        )
+        if len(data.splits) > 1:
+            atomic_write_text(
+                fold_dir / "metrics.json", json.dumps(metrics, indent=2, default=_json_default)
+            )
+        fold_metrics.append(metrics)
+    if len(fold_metrics) == 1:
+        final = dict(fold_metrics[0])
+    else:
+        final = {"folds": fold_metrics, **summarise_folds(fold_metrics)}
+        if all("per_recording" in m for m in fold_metrics):
+            final["per_recording"] = summarise_folds([m["per_recording"] for m in fold_metrics])
+        final["split"] = (
+            f"{cfg.eval.split}: {len(fold_metrics)} folds; {data.splits[0].description}"
+        )
+    final.update(
+        weights_used=weights_used,
+        parent=parent.path.as_posix() if parent is not None and parent.path else None,
+        device=device_name(dev),
+        dataset=cfg.data.dataset,
+        dataset_root=str(data.dataset_root),
+        transform=cfg.transform.method,
+        positive_class=data.spec.positive_class,
+        n_windows=len(data.windows),
+        n_train=len(data.splits[0].train),
+        n_val=len(data.splits[0].val),
+        n_test=len(data.splits[0].test),
+        seconds=round(time.perf_counter() - started, 1),
+        sigalex_version=__version__,
+        torch_version=torch.__version__,
+        data_notes=data.notes[:50],
+    )
+    atomic_write_text(run_dir / "metrics.json", json.dumps(final, indent=2, default=_json_default))
+    log.info(f"wrote {run_dir / 'metrics.json'}")
+    return RunResult(run_dir, final, checkpoints)
+
+
+def run_recipe(path=None, *, overrides=(), device=None, resume=None) -> RunResult:
+    """``sigalex run``: load a recipe (or, with ``resume``, the run's own ``config.toml``) and
+    run it."""
+    if resume is not None:
+        path = Path(resume) / "config.toml"
+        if not path.is_file():
+            raise DataError(f"{resume}: not a run directory (no config.toml)")
+    if path is None:
+        raise ConfigError("give a recipe (TOML), or --resume RUN_DIR")
+    cfg = load_config(path, overrides)
+    return run(cfg, device=device, resume=resume)
+
+
+__all__ = [
+    "RunResult",
+    "new_run_dir",
+    "resolve_device",
+    "run",
+    "run_recipe",
+    "seed_everything",
+    "validate",
+]
