@@ -1,5 +1,6 @@
 """Dataset layouts on the real data, bad files, the registry, and verified fetch from a local server."""
 
+import dataclasses
 import functools
 import hashlib
 import http.server
@@ -7,7 +8,6 @@ import os
 import shutil
 import threading
 import zipfile
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +15,14 @@ import pytest
 import soundfile
 
 from sigalex import datasets as D
+from sigalex.datasets.bonn import bonn_set, read_bonn_ints
+from sigalex.datasets.fsdd import fsdd_name
+from sigalex.datasets.remote import values_hash
 from sigalex.errors import DataError, ParameterError
 from sigalex.io import load_recording
 
-DATA = Path(os.environ.get("SIGALEX_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("SIGALEX_DATA", REPO.parent / "shared" / "data"))
 
 
 def _need(name, marker):
@@ -363,16 +367,26 @@ def test_values_hash_is_line_ending_independent(tmp_path):
     b.parent.mkdir()
     a.write_bytes(b"1\n-2\n3\n")
     b.write_bytes(b"1\r\n-2\r\n3\r\n")
-    h = [D._values_hash([p], D._read_bonn_ints) for p in (a, b)]
+    h = [values_hash([p], read_bonn_ints) for p in (a, b)]
     assert h[0] == h[1]
     assert h[0] == hashlib.sha256(b"Z001:3\n" + np.array([1, -2, 3], "<i8").tobytes()).hexdigest()
 
 
 def test_registry_is_data_not_code():
     info = D.REGISTRY["fsdd"]
-    assert replace(info, title="x").title == "x"  # frozen dataclass, copied on change
-    text = (Path(D.__file__).parent / "registry" / "datasets.toml").read_text()
+    assert dataclasses.replace(info, title="x").title == "x"  # frozen dataclass, copied on change
+    text = (Path(D.__file__).parents[1] / "registry" / "datasets.toml").read_text()
     assert D.REGISTRY["bonn"].meta["content"]["values_sha256"]["S"] in text
+
+
+def test_dataset_file_names():
+    assert fsdd_name("recordings/7_jackson_32.wav") == ("7", "jackson", 32)
+    with pytest.raises(DataError, match=r"not an FSDD file name"):
+        fsdd_name("jackson_7.wav")
+    assert bonn_set("bonn/N/N001.TXT") == "N"
+    assert bonn_set("bonn/S/segment.txt") == "S"
+    with pytest.raises(DataError, match=r"not a Bonn segment"):
+        bonn_set("other/X001.txt")
 
 
 def test_chbmit_edf_layout_labels_windows_from_the_summary(tmp_path):
