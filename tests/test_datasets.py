@@ -17,7 +17,7 @@ import soundfile
 from sigalex import datasets as D
 from sigalex.datasets.bonn import bonn_set, read_bonn_ints
 from sigalex.datasets.fsdd import fsdd_name
-from sigalex.datasets.remote import values_hash
+from sigalex.datasets.remote import read_registry, values_hash
 from sigalex.errors import DataError, ParameterError
 from sigalex.io import load_recording
 
@@ -372,11 +372,63 @@ def test_values_hash_is_line_ending_independent(tmp_path):
     assert h[0] == hashlib.sha256(b"Z001:3\n" + np.array([1, -2, 3], "<i8").tobytes()).hexdigest()
 
 
-def test_registry_is_data_not_code():
+def test_registry_is_data_not_code(tmp_path):
+    import tomllib
+    from importlib import resources
+
+    shipped = Path(str(resources.files("sigalex") / "registry"))
+    raw = tomllib.loads((shipped / "datasets.toml").read_text(encoding="utf-8"))
+    # every entry and value of REGISTRY is the shipped TOML, parsed
+    assert sorted(D.REGISTRY) == sorted(raw)
+    for name, entry in raw.items():
+        info = D.REGISTRY[name]
+        assert (info.title, info.licence, info.layout) == (
+            entry["title"],
+            entry["licence"],
+            entry["layout"],
+        )
+        assert [f.url for f in info.files] == [f["url"] for f in entry.get("files", [])]
+    assert dict(D.REGISTRY["bonn"].meta["content"]["values_sha256"]) == dict(
+        raw["bonn"]["content"]["values_sha256"]
+    )
+
+    # an edited copy of the files gives edited entries, and verify() checks what they say
+    copy = tmp_path / "registry"
+    shutil.copytree(shipped, copy)
+    fake = tmp_path / "bonn"
+    for s in "ZONFS":
+        (fake / s).mkdir(parents=True)
+        (fake / s / f"{s}001.txt").write_text(f"1\n-2\n{ord(s)}\n")
+    z_hash = values_hash([fake / "Z" / "Z001.txt"], read_bonn_ints)
+    toml = (copy / "datasets.toml").read_text(encoding="utf-8")
+    toml = toml.replace(raw["bonn"]["content"]["values_sha256"]["Z"], z_hash)
+    toml = toml.replace("n_times = 4097", "n_times = 3").replace(
+        "files_per_set = 100", "files_per_set = 1"
+    )
+    toml = toml.replace("v1.0.9", "v9.9.9")
+    (copy / "datasets.toml").write_text(toml, encoding="utf-8")
+    sums = copy / "chbmit-SHA256SUMS.txt"
+    real = D.REGISTRY["chbmit"].sha256sums["chb01/chb01_03.edf"]
+    sums.write_text(sums.read_text().replace(real, "f" * 64))
+    edited = read_registry(copy)
+    assert "v9.9.9" in edited["fsdd"].files[0].url
+    assert edited["chbmit"].sha256sums["chb01/chb01_03.edf"] == "f" * 64
+    assert edited["bonn"].meta["content"]["values_sha256"]["Z"] == z_hash
+    problems = D.verify(edited["bonn"], fake)
+    assert [p.split(":")[0] for p in problems] == [str(fake / s) for s in "ONFS"]
+    assert all("sample values differ" in p for p in problems)
+    assert len(D.verify("bonn", fake)) == 5  # the shipped entry: 1 file per set, not 100
+
+    # entries are frozen; a change is a copy, and the shipped entry stays as it was
     info = D.REGISTRY["fsdd"]
-    assert dataclasses.replace(info, title="x").title == "x"  # frozen dataclass, copied on change
-    text = (Path(D.__file__).parents[1] / "registry" / "datasets.toml").read_text()
-    assert D.REGISTRY["bonn"].meta["content"]["values_sha256"]["S"] in text
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.title = "x"
+    with pytest.raises(TypeError):
+        info.meta["n_files"] = 1
+    mirror = D.with_urls("fsdd", {info.files[0].name: "file:///mirror.zip"})
+    assert mirror.files[0].url == "file:///mirror.zip"
+    assert D.REGISTRY["fsdd"].files[0].url == raw["fsdd"]["files"][0]["url"]
+    assert "fsdd" in D.REGISTRY and "fsddd" not in D.REGISTRY
 
 
 def test_dataset_file_names():
