@@ -12,12 +12,15 @@ layout        files                                            label            
 ``fsdd``      ``recordings/{digit}_{speaker}_{index}.wav``     digit                 speaker
 ``folder``    ``<class>/<any readable file>``                  folder name           file
 ``manifest``  a CSV: ``path,label[,group,split,onset,offset]`` the column          the column
+``synthetic`` ``sub-SS_run-RR_eeg.edf`` + ``_events.tsv``,      seizure annotations   subject
+              generated when missing
 ============= ================================================ ===================== ==========
 
 Each layout lives in its own module (:mod:`~sigalex.datasets.bonn`, …) and registers itself
 with :func:`register_dataset`, saying how it reads its options from a recipe, how to tell a
-local copy, and how to verify a download; :func:`load_dataset` dispatches through that
-registry, so adding a dataset is adding a module. (As in torchvision's ``models``, the package attribute ``bonn`` is the
+local copy, and how to verify a download; :func:`load_dataset` (by name) and
+:func:`from_config` (from a recipe) dispatch through that registry, so adding a dataset is
+adding a module. (As in torchvision's ``models``, the package attribute ``bonn`` is the
 function; ``from sigalex.datasets.bonn import bonn_set`` reaches the module.)
 
 The **remote registry** (:data:`REGISTRY`, read from ``sigalex/registry/datasets.toml``) holds
@@ -26,6 +29,8 @@ each public dataset's URLs, checksums, citation and licence. :func:`fetch` downl
 publisher gives it (PhysioNet's ``SHA256SUMS.txt`` for CHB-MIT), else the dataset module's
 content check (file counts, sample counts, and a SHA-256 of the parsed sample values).
 :func:`find_dataset` only looks.
+
+Library messages (a synthetic dataset being written) go to the ``sigalex.datasets`` logger.
 """
 
 from __future__ import annotations
@@ -36,10 +41,11 @@ from .bonn import BONN_TASKS, bonn
 from .chbmit import chbmit
 from .folder import folder
 from .fsdd import fsdd
-from .load import load_dataset
+from .load import from_config, load_dataset
 from .manifest import manifest
 from .registry import LAYOUTS, DatasetSpec, available_layouts, register_dataset
 from .remote import REGISTRY, DatasetInfo, Remote, data_home, fetch, find_dataset, verify, with_urls
+from .synthetic import synthetic
 
 __all__ = [
     "BONN_TASKS",
@@ -57,11 +63,13 @@ __all__ = [
     "fetch",
     "find_dataset",
     "folder",
+    "from_config",
     "fsdd",
     "load_dataset",
     "manifest",
     "open_item",
     "register_dataset",
+    "synthetic",
     "verify",
     "with_urls",
 ]
