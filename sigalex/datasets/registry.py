@@ -34,7 +34,6 @@ from ..errors import ParameterError
 if TYPE_CHECKING:
     from ..config import Config
     from .base import DatasetIndex
-    from .remote import DatasetInfo
 
 Layout = Callable[..., "DatasetIndex"]
 
@@ -78,7 +77,7 @@ def register_dataset(
     *,
     recipe_options: Callable[[Config], dict[str, Any]] | None = None,
     looks_present: Callable[[Path], bool] | None = None,
-    verify: Callable[[DatasetInfo, Path], list[str]] | None = None,
+    verify: Callable[..., list[str]] | None = None,
     default_root: Callable[[Config], Path] | None = None,
 ) -> Callable[[Layout], Layout]:
     """Register a layout function under ``name`` (a decorator; returns the function unchanged).
