@@ -16,15 +16,17 @@ from pathlib import Path
 
 from ._files import atomic_write_text
 from .errors import DataError, ParameterError
-from .io import Annotation
+from .io import Annotation, readable_extensions
 
 __all__ = [
     "ChbmitFile",
     "WfdbAnnotation",
+    "events_file_name",
     "read_chbmit_seizures",
     "read_chbmit_summary",
     "read_events_tsv",
     "read_wfdb_annotations",
+    "recording_key",
     "write_events_tsv",
 ]
 
@@ -374,6 +376,47 @@ def read_chbmit_seizures(path, *, sample_rate: float | None = None) -> list[Anno
 
 _TSV_COLUMNS = ["onset", "duration", "eventType", "confidence", "channels"]
 _MISSING = {"", "n/a", "na", "nan"}
+_EVENTS_SUFFIX = "_events.tsv"
+_EEG_SUFFIX = "_eeg"
+
+
+def recording_key(path) -> str:
+    """The name a recording and its events file share (BIDS / SzCORE naming).
+
+    A recording loses its extension (one :func:`~sigalex.io.load_recording` reads) and a
+    trailing BIDS ``_eeg``; an events file loses ``_events.tsv`` (or ``.tsv``)::
+
+        sub-01_run-01_eeg.edf     -> sub-01_run-01
+        sub-01_run-01_events.tsv  -> sub-01_run-01
+        chb01_03.edf              -> chb01_03
+
+    So ``recording_key(events_file_name(r)) == recording_key(r)``: the key pairs a recording
+    with its events, and reference events with detected ones.
+
+    Parameters
+    ----------
+    path : str or Path
+        A file path or name (only the name counts), or a recording id.
+    """
+    name = Path(path).name
+    lower = name.lower()
+    for suffix in (_EVENTS_SUFFIX, ".tsv"):
+        if lower.endswith(suffix):
+            return name[: -len(suffix)]
+    ext = Path(name).suffix.lower()
+    if ext in readable_extensions():
+        name = name[: -len(ext)]
+    return name.removesuffix(_EEG_SUFFIX)
+
+
+def events_file_name(recording) -> str:
+    """The name of a recording's events TSV: ``<key>_events.tsv`` (:func:`recording_key`).
+
+    ``sub-01_run-01_eeg.edf`` → ``sub-01_run-01_events.tsv``, ``chb01_03.edf`` →
+    ``chb01_03_events.tsv``. The file lies beside the recording:
+    ``path.with_name(events_file_name(path))``.
+    """
+    return recording_key(recording) + _EVENTS_SUFFIX
 
 
 def read_events_tsv(path) -> list[Annotation]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .annotations import write_events_tsv
+from .annotations import events_file_name, write_events_tsv
 from .errors import ParameterError
 from .io import Annotation, Recording, write_edf
 
@@ -203,7 +203,7 @@ def write_synthetic_dataset(
     -------
     list of pathlib.Path
         The EDF files, in index order. The events TSV of ``p`` is
-        ``p.with_name(p.name.replace("_eeg.edf", "_events.tsv"))``.
+        ``p.with_name(sigalex.annotations.events_file_name(p))``.
     """
     if not isinstance(n_recordings, int) or n_recordings < 1:
         raise ParameterError(f"{n_recordings=} must be a positive integer")
@@ -248,7 +248,7 @@ def write_synthetic_dataset(
         stem = f"sub-{subject:02d}_run-{run:02d}"
         path = write_edf(folder / f"{stem}_eeg.edf", rec)
         write_events_tsv(
-            folder / f"{stem}_events.tsv", rec.annotations, recording_duration_s=duration_s
+            folder / events_file_name(path), rec.annotations, recording_duration_s=duration_s
         )
         paths.append(path)
     return paths

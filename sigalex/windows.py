@@ -25,7 +25,6 @@ end). ``"pad_or_crop"`` does whichever the clip needs.
 from __future__ import annotations
 
 import math
-import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -446,47 +445,6 @@ def fit_length(x, n_times: int, *, mode: str = "pad_or_crop") -> np.ndarray:
     return x[..., start : start + n_times]
 
 
-_FSDD = re.compile(r"^(?P<digit>\d)_(?P<speaker>[A-Za-z0-9-]+)_(?P<index>\d+)$")
-_BONN = re.compile(r"^(?P<set>[ZONFS])(?P<num>\d{3})$", re.IGNORECASE)
-BONN_SETS = {"Z": "A", "O": "B", "N": "C", "F": "D", "S": "E"}
-"""Bonn folder letter → set name in the paper (A–E)."""
-
-
-def fsdd_name(path) -> tuple[str, str, int]:
-    """``(digit, speaker, index)`` from an FSDD file name ``{digit}_{speaker}_{index}.wav``.
-
-    Raises
-    ------
-    DataError
-        The name does not follow the pattern.
-    """
-    m = _FSDD.match(Path(path).stem)
-    if m is None:
-        raise DataError(f"{path}: not an FSDD file name '{{digit}}_{{speaker}}_{{index}}.wav'")
-    return m["digit"], m["speaker"], int(m["index"])
-
-
-def bonn_set(path) -> str:
-    """The Bonn folder letter (``Z O N F S``) of a segment, from its file name (``Z001.txt``)
-    or, failing that, its folder name.
-
-    Raises
-    ------
-    DataError
-        Neither names a Bonn set.
-    """
-    path = Path(path)
-    m = _BONN.match(path.stem)
-    if m is not None:
-        return m["set"].upper()
-    folder = path.parent.name.upper()
-    if folder in BONN_SETS:
-        return folder
-    raise DataError(
-        f"{path}: not a Bonn segment (expected Z001.txt … S100.txt in folders Z O N F S)"
-    )
-
-
 class RecordingOpener:
     """Opens a window's file through :func:`sigalex.sources.open_source` (EDF/BDF lazily,
     other formats in memory, rate-less formats at the window's rate); picklable for workers.
@@ -618,17 +576,14 @@ class WindowDataset(torch.utils.data.Dataset):
 
 
 __all__ = [
-    "BONN_SETS",
     "FIT_MODES",
     "RecordingOpener",
     "Window",
     "WindowDataset",
     "annotation_label",
-    "bonn_set",
     "conform",
     "cut",
     "fit_length",
-    "fsdd_name",
     "iter_windows",
     "make_windows",
     "n_windows",

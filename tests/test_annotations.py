@@ -226,3 +226,21 @@ def test_bad_events_tsv_are_data_errors(tmp_path):
     path.write_text("")
     with pytest.raises(DataError, match="empty events file"):
         read_events_tsv(path)
+
+
+def test_events_file_naming_pairs_recordings_and_events():
+    from sigalex.annotations import events_file_name, recording_key
+
+    cases = {
+        "sub-01_run-01_eeg.edf": ("sub-01_run-01", "sub-01_run-01_events.tsv"),
+        "data/chb01_03.edf": ("chb01_03", "chb01_03_events.tsv"),
+        "x/7_jackson_32.WAV": ("7_jackson_32", "7_jackson_32_events.tsv"),
+        "rec.v2.npy": ("rec.v2", "rec.v2_events.tsv"),
+        "chb01_03": ("chb01_03", "chb01_03_events.tsv"),  # a recording id
+    }
+    for recording, (key, events) in cases.items():
+        assert recording_key(recording) == key
+        assert events_file_name(recording) == events
+        assert recording_key(events_file_name(recording)) == key  # the inverse
+    assert recording_key("ref/sub-01_run-01_events.tsv") == "sub-01_run-01"
+    assert recording_key("hyp.tsv") == "hyp"

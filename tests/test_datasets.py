@@ -1,13 +1,14 @@
 """Dataset layouts on the real data, bad files, the registry, and verified fetch from a local server."""
 
+import dataclasses
 import functools
 import hashlib
 import http.server
+import logging
 import os
 import shutil
 import threading
 import zipfile
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +16,15 @@ import pytest
 import soundfile
 
 from sigalex import datasets as D
-from sigalex.errors import DataError, ParameterError
+from sigalex.config import Config, load_config
+from sigalex.datasets.bonn import bonn_set, read_bonn_ints
+from sigalex.datasets.fsdd import fsdd_name
+from sigalex.datasets.remote import read_registry, values_hash
+from sigalex.errors import ConfigError, DataError, ParameterError
 from sigalex.io import load_recording
 
-DATA = Path(os.environ.get("SIGALEX_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("SIGALEX_DATA", REPO.parent / "shared" / "data"))
 
 
 def _need(name, marker):
@@ -363,16 +369,78 @@ def test_values_hash_is_line_ending_independent(tmp_path):
     b.parent.mkdir()
     a.write_bytes(b"1\n-2\n3\n")
     b.write_bytes(b"1\r\n-2\r\n3\r\n")
-    h = [D._values_hash([p], D._read_bonn_ints) for p in (a, b)]
+    h = [values_hash([p], read_bonn_ints) for p in (a, b)]
     assert h[0] == h[1]
     assert h[0] == hashlib.sha256(b"Z001:3\n" + np.array([1, -2, 3], "<i8").tobytes()).hexdigest()
 
 
-def test_registry_is_data_not_code():
+def test_registry_is_data_not_code(tmp_path):
+    import tomllib
+    from importlib import resources
+
+    shipped = Path(str(resources.files("sigalex") / "registry"))
+    raw = tomllib.loads((shipped / "datasets.toml").read_text(encoding="utf-8"))
+    # every entry and value of REGISTRY is the shipped TOML, parsed
+    assert sorted(D.REGISTRY) == sorted(raw)
+    for name, entry in raw.items():
+        info = D.REGISTRY[name]
+        assert (info.title, info.licence, info.layout) == (
+            entry["title"],
+            entry["licence"],
+            entry["layout"],
+        )
+        assert [f.url for f in info.files] == [f["url"] for f in entry.get("files", [])]
+    assert dict(D.REGISTRY["bonn"].meta["content"]["values_sha256"]) == dict(
+        raw["bonn"]["content"]["values_sha256"]
+    )
+
+    # an edited copy of the files gives edited entries, and verify() checks what they say
+    copy = tmp_path / "registry"
+    shutil.copytree(shipped, copy)
+    fake = tmp_path / "bonn"
+    for s in "ZONFS":
+        (fake / s).mkdir(parents=True)
+        (fake / s / f"{s}001.txt").write_text(f"1\n-2\n{ord(s)}\n")
+    z_hash = values_hash([fake / "Z" / "Z001.txt"], read_bonn_ints)
+    toml = (copy / "datasets.toml").read_text(encoding="utf-8")
+    toml = toml.replace(raw["bonn"]["content"]["values_sha256"]["Z"], z_hash)
+    toml = toml.replace("n_times = 4097", "n_times = 3").replace(
+        "files_per_set = 100", "files_per_set = 1"
+    )
+    toml = toml.replace("v1.0.9", "v9.9.9")
+    (copy / "datasets.toml").write_text(toml, encoding="utf-8")
+    sums = copy / "chbmit-SHA256SUMS.txt"
+    real = D.REGISTRY["chbmit"].sha256sums["chb01/chb01_03.edf"]
+    sums.write_text(sums.read_text().replace(real, "f" * 64))
+    edited = read_registry(copy)
+    assert "v9.9.9" in edited["fsdd"].files[0].url
+    assert edited["chbmit"].sha256sums["chb01/chb01_03.edf"] == "f" * 64
+    assert edited["bonn"].meta["content"]["values_sha256"]["Z"] == z_hash
+    problems = D.verify(edited["bonn"], fake)
+    assert [p.split(":")[0] for p in problems] == [str(fake / s) for s in "ONFS"]
+    assert all("sample values differ" in p for p in problems)
+    assert len(D.verify("bonn", fake)) == 5  # the shipped entry: 1 file per set, not 100
+
+    # entries are frozen; a change is a copy, and the shipped entry stays as it was
     info = D.REGISTRY["fsdd"]
-    assert replace(info, title="x").title == "x"  # frozen dataclass, copied on change
-    text = (Path(D.__file__).parent / "registry" / "datasets.toml").read_text()
-    assert D.REGISTRY["bonn"].meta["content"]["values_sha256"]["S"] in text
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.title = "x"
+    with pytest.raises(TypeError):
+        info.meta["n_files"] = 1
+    mirror = D.with_urls("fsdd", {info.files[0].name: "file:///mirror.zip"})
+    assert mirror.files[0].url == "file:///mirror.zip"
+    assert D.REGISTRY["fsdd"].files[0].url == raw["fsdd"]["files"][0]["url"]
+    assert "fsdd" in D.REGISTRY and "fsddd" not in D.REGISTRY
+
+
+def test_dataset_file_names():
+    assert fsdd_name("recordings/7_jackson_32.wav") == ("7", "jackson", 32)
+    with pytest.raises(DataError, match=r"not an FSDD file name"):
+        fsdd_name("jackson_7.wav")
+    assert bonn_set("bonn/N/N001.TXT") == "N"
+    assert bonn_set("bonn/S/segment.txt") == "S"
+    with pytest.raises(DataError, match=r"not a Bonn segment"):
+        bonn_set("other/X001.txt")
 
 
 def test_chbmit_edf_layout_labels_windows_from_the_summary(tmp_path):
@@ -407,3 +475,156 @@ def test_chbmit_edf_layout_labels_windows_from_the_summary(tmp_path):
     # windows [s, s+4) at least half inside [20, 30): s = 18 … 28
     assert sz == [(True, float(s)) for s in range(18, 30, 2)]
     assert len(ws) == 2 * 29
+
+
+# --- the dataset registry and recipes --------------------------------------------------------
+
+
+@pytest.fixture
+def scratch_registry(monkeypatch):
+    """Datasets registered in a test are forgotten after it."""
+    from sigalex.datasets import registry
+
+    monkeypatch.setattr(registry, "_DATASETS", dict(registry._DATASETS))
+
+
+def _recipe(cfg: Config | None = None, **data) -> Config:
+    cfg = cfg or Config()
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, **data))
+
+
+def test_a_registered_dataset_module_is_available_everywhere(
+    tmp_path, monkeypatch, scratch_registry
+):
+    @D.register_dataset(
+        "tiny",
+        recipe_options=lambda cfg: {"sample_rate": cfg.data.sample_rate or 100.0},
+        looks_present=lambda path: (path / "TINY").is_file(),
+    )
+    def tiny(root, *, sample_rate=100.0):
+        """Files ``<label>-<n>.npy``; each is its own group."""
+        root = Path(root)
+        items = [
+            D.Item(p, p.stem.split("-")[0], p.stem, p.stem, sample_rate=sample_rate)
+            for p in sorted(root.glob("*.npy"))
+        ]
+        return D.DatasetIndex("tiny", root, items, ["a", "b"])
+
+    rng = np.random.default_rng(0)
+    for folder in (tmp_path / "mine", tmp_path / "home" / "tiny"):
+        folder.mkdir(parents=True)
+        np.save(folder / "a-1.npy", rng.standard_normal((2, 200)))
+        np.save(folder / "b-1.npy", rng.standard_normal((2, 300)))
+    (tmp_path / "home" / "tiny" / "TINY").touch()
+
+    assert "tiny" in D.available_layouts() and D.LAYOUTS["tiny"] is tiny
+    ds = D.load_dataset("tiny", tmp_path / "mine", sample_rate=50.0)
+    assert [it.label for it in ds.items] == ["a", "b"] and ds.targets.tolist() == [0, 1]
+    assert [w.end_s for w in ds.windows()] == [4.0, 6.0]  # opened at the item's rate
+    # a recipe: data.root, options from the recipe through the dataset's own recipe_options
+    got = D.from_config(_recipe(dataset="tiny", root=str(tmp_path / "mine"), sample_rate=25.0))
+    assert got.root == tmp_path / "mine" and {it.sample_rate for it in got.items} == {25.0}
+    # no root: found where the dataset says it looks present, as the built-in ones are
+    monkeypatch.setenv("SIGALEX_DATA", str(tmp_path / "home"))
+    assert D.find_dataset("tiny") == tmp_path / "home" / "tiny"
+    assert D.load_dataset("tiny").root == tmp_path / "home" / "tiny"
+    assert D.from_config(_recipe(dataset="tiny")).items[0].sample_rate == 100.0
+    with pytest.raises(ParameterError, match=r"'tiny' is already registered"):
+        D.register_dataset("tiny")(tiny)
+
+    # a dataset without a place of its own needs a root, as folder and manifest do
+    D.register_dataset("rooted")(tiny)
+    with pytest.raises(ConfigError, match=r"data.dataset = 'rooted' needs data.root"):
+        D.from_config(_recipe(dataset="rooted"))
+    with pytest.raises(ParameterError, match=r"layout 'rooted' needs root="):
+        D.load_dataset("rooted")
+    assert D.from_config(_recipe(dataset="rooted", root=str(tmp_path / "mine"))).name == "tiny"
+
+
+def test_scratch_registry_forgets(scratch_registry):
+    assert "tiny" not in D.available_layouts()  # the test above left nothing behind
+    assert D.available_layouts() == ["bonn", "chbmit", "folder", "fsdd", "manifest", "synthetic"]
+
+
+@pytest.mark.needs_data
+def test_from_config_bonn_recipe_gives_the_500_segments(monkeypatch):
+    _need("bonn", "Z")
+    monkeypatch.setenv("SIGALEX_DATA", str(DATA))
+    cfg = load_config(REPO / "pipelines" / "eeg-seizure.toml")
+    ds = D.from_config(cfg)
+    assert (ds.name, ds.root, len(ds)) == ("bonn", DATA / "bonn", 500)
+    assert ds.classes == ["ABCD", "E"] and np.bincount(ds.targets).tolist() == [400, 100]
+    assert len(set(ds.groups)) == 500 and {it.sample_rate for it in ds.items} == {173.61}
+    five = D.from_config(_recipe(cfg, root=str(DATA / "bonn"), task="5class"))
+    assert five.classes == ["A", "B", "C", "D", "E"] and len(five) == 500
+    with pytest.raises(ConfigError, match=r"^data: unknown bonn task 'A-F'"):
+        D.from_config(_recipe(cfg, task="A-F"))
+
+
+def test_from_config_synthetic_writes_once_then_reuses(tmp_path, caplog, capsys):
+    cfg = load_config(
+        REPO / "pipelines" / "synthetic-seizure.toml",
+        [f'output.dir="{tmp_path}"', "data.n_recordings=3", "data.duration_s=90"],
+    )
+    root = tmp_path / "synthetic-data"
+    with caplog.at_level(logging.INFO, logger="sigalex.datasets"):
+        ds = D.from_config(cfg)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"writing 3 synthetic EDF recordings of 90 s to {root}"
+    ]
+    assert ds.root == root and ds.classes == ["background", "seizure"]
+    assert [it.recording for it in ds.items] == ["sub-01_run-01", "sub-02_run-01", "sub-03_run-01"]
+    assert [it.group for it in ds.items] == ["sub-01", "sub-02", "sub-03"]
+    assert all(it.label is None and it.annotations for it in ds.items)
+    written = {p.name: p.stat().st_mtime_ns for p in root.iterdir()}
+    assert sorted(written) == [
+        f"sub-0{i}_run-01_{kind}" for i in (1, 2, 3) for kind in ("eeg.edf", "events.tsv")
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="sigalex.datasets"):
+        again = D.from_config(cfg)
+    assert caplog.records == [] and again.items == ds.items
+    assert {p.name: p.stat().st_mtime_ns for p in root.iterdir()} == written  # nothing rewritten
+    assert capsys.readouterr().out == ""  # library messages are logged, never printed
+    labels = {w.label for w in again.windows(window_s=4.0, min_overlap=0.5)}
+    assert labels == {"background", "seizure"}
+    # data.root given: a generated dataset writes it there, even if it does not exist yet
+    mine = D.from_config(_recipe(cfg, root=str(tmp_path / "mine"), n_recordings=1))
+    assert mine.root == tmp_path / "mine" and len(mine) == 1
+    with pytest.raises(ConfigError, match=r"^data: n_recordings=0"):
+        D.from_config(_recipe(cfg, n_recordings=0))
+
+
+def test_from_config_misses_say_what_to_do(tmp_path, monkeypatch):
+    from sigalex.datasets import load
+
+    monkeypatch.setenv("SIGALEX_DATA", str(tmp_path / "empty"))
+    with pytest.raises(
+        ConfigError,
+        match=r"data.dataset = 'bonnn' \(did you mean 'bonn'\?\): unknown dataset; "
+        r"available: bonn, chbmit, folder, fsdd, manifest, synthetic$",
+    ):
+        D.from_config(_recipe(dataset="bonnn"))
+    for name in ("folder", "manifest"):
+        with pytest.raises(ConfigError, match=rf"data.dataset = '{name}' needs data.root"):
+            D.from_config(_recipe(dataset=name))
+    with pytest.raises(DataError, match=r"data.root = '.*nowhere': no such file or folder"):
+        D.from_config(_recipe(dataset="bonn", root=str(tmp_path / "nowhere")))
+    with pytest.raises(DataError) as err:
+        D.from_config(_recipe(dataset="bonn", download=False))
+    msg = str(err.value)
+    assert "dataset 'bonn' not found locally; looked in" in msg and "SIGALEX_DATA" in msg
+    assert msg.endswith("The recipe synthetic-seizure.toml needs no data.")
+
+    def offline(name, **kw):
+        raise DataError(f"could not download Z.zip of dataset {name!r} (no network)")
+
+    monkeypatch.setattr(load, "fetch", offline)
+    with pytest.raises(DataError) as err:
+        D.from_config(_recipe(dataset="fsdd"))
+    msg = str(err.value)
+    assert msg.startswith("dataset 'fsdd' is neither found nor downloadable: could not download")
+    assert msg.endswith(
+        "Point SIGALEX_DATA (or data.root) at a local copy, or run "
+        "pipelines/synthetic-seizure.toml, which needs no data."
+    )

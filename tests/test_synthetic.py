@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 from scipy.signal import welch
 
-from sigalex.annotations import read_events_tsv
+from sigalex import datasets as D
+from sigalex.annotations import events_file_name, read_events_tsv
 from sigalex.errors import ParameterError
 from sigalex.io import Annotation, load_recording, open_recording
 from sigalex.synthetic import make_synthetic_recording, write_synthetic_dataset
@@ -118,3 +121,26 @@ def test_dataset_rejects_impossible_layouts(tmp_path):
         write_synthetic_dataset(tmp_path, 1, duration_s=30, seizure_duration_s=(10, 20))
     with pytest.raises(ParameterError, match="n_subjects=5 must be between 1 and n_recordings=2"):
         write_synthetic_dataset(tmp_path, 2, n_subjects=5)
+
+
+def test_synthetic_layout_writes_only_what_is_missing(tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="sigalex.datasets"):
+        D.synthetic(tmp_path, n_recordings=2, duration_s=90, seed=5)
+        first = (tmp_path / "sub-01_run-01_eeg.edf").read_bytes()
+        three = D.synthetic(tmp_path, n_recordings=3, duration_s=90, seed=5)  # one missing
+        one = D.synthetic(tmp_path, n_recordings=1, duration_s=90, seed=5)  # all there
+    assert [r.getMessage().split(" of ")[0] for r in caplog.records] == [
+        "writing 2 synthetic EDF recordings",
+        "writing 3 synthetic EDF recordings",
+    ]
+    assert (tmp_path / "sub-01_run-01_eeg.edf").read_bytes() == first  # same seed, same file
+    assert len(three) == 3 and one.items == three.items[:1]
+    assert three.classes == ["background", "seizure"] and three.group_by == "subject"
+    for it in three.items:
+        assert list(it.annotations) == read_events_tsv(it.path.with_name(events_file_name(it.path)))
+    assert D.synthetic(tmp_path, n_recordings=1, default_label="normal").classes == [
+        "normal",
+        "seizure",
+    ]
+    with pytest.raises(ParameterError, match="default_label='seizure'"):
+        D.synthetic(tmp_path, default_label="seizure")

@@ -15,9 +15,7 @@ from sigalex.windows import (
     Window,
     WindowDataset,
     annotation_label,
-    bonn_set,
     fit_length,
-    fsdd_name,
     iter_windows,
     make_windows,
     n_windows,
@@ -190,16 +188,6 @@ def test_fit_length_keeps_the_centre(n, target):
         assert y[0] == 1 + (n - target) // 2
     if n <= target:  # cropping a padded clip back restores it
         np.testing.assert_array_equal(fit_length(y, n, mode="crop"), x)
-
-
-def test_names():
-    assert fsdd_name("recordings/7_jackson_32.wav") == ("7", "jackson", 32)
-    with pytest.raises(DataError, match=r"not an FSDD file name"):
-        fsdd_name("jackson_7.wav")
-    assert bonn_set("bonn/N/N001.TXT") == "N"
-    assert bonn_set("bonn/S/segment.txt") == "S"
-    with pytest.raises(DataError, match=r"not a Bonn segment"):
-        bonn_set("other/X001.txt")
 
 
 def test_window_dataset_reads_cuts_and_labels(tmp_path):
