@@ -56,33 +56,36 @@ def make_predictor(
     device, batch_size: int, *, n_channels=1, sample_rate=SAMPLE_RATE, n_times=N_TIMES, names=(),
     method="stft", compile=False,
 ):  # fmt: skip
+    """A :class:`sigalex.Predictor` of a random AlexNet behind ``method`` images, windows of
+    ``n_times`` samples (the model unit prediction runs, as a checkpoint would rebuild it)."""
     from sigalex.frontend import ImageFrontend
-    from sigalex.models import build_model
-    from sigalex.predict import Predictor
+    from sigalex.inference import Predictor
+    from sigalex.models import ModelSpec, SignalClassifier, build_model
 
     torch.manual_seed(0)
-    model, _ = build_model("alexnet", num_classes=2, weights=None)
+    network, _ = build_model("alexnet", num_classes=2, weights=None)
     channels = "tile" if n_channels > 1 else "mean"
     frontend = ImageFrontend(sample_rate, method, channels=channels, **METHODS[method])
-    return Predictor(
-        model, frontend, classes=["background", "seizure"], sample_rate=sample_rate,
-        n_times=n_times, n_channels=n_channels, channel_names=list(names),
-        window_s=n_times / sample_rate, positive_class="seizure", device=device,
-        batch_size=batch_size, compile=compile,
+    spec = ModelSpec(
+        classes=("background", "seizure"), sample_rate=sample_rate, n_channels=n_channels,
+        n_times=n_times, channel_names=tuple(names), positive_class="seizure",
+        window_s=n_times / sample_rate,
     )  # fmt: skip
+    model = SignalClassifier(frontend, network, spec)
+    return Predictor(model, device=device, batch_size=batch_size, compile=compile)
 
 
 def bench_alexnet(pred, n_windows: int, model=None) -> float:
     """Windows/s of the model alone (``pred.model``, or ``model``) on ready images."""
-    model = pred.model if model is None else model
-    size = pred.frontend.render.size
+    model = pred.model.network if model is None else model
+    size = pred.model.frontend.render.size
     images = torch.rand(pred.batch_size, 3, *size, device=pred.device)
-    if pred.channels_last:
+    if pred.model.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
 
     @torch.no_grad()
     def step():
-        if pred.amp:
+        if pred.model.amp and pred.device.type == "cuda":
             with torch.autocast("cuda", dtype=torch.bfloat16):
                 out = model(images)
         else:
@@ -104,7 +107,7 @@ def bench_predict(pred, n_windows: int) -> float:
     from sigalex.io import Recording
 
     rng = np.random.default_rng(0)
-    shape = (pred.n_channels, n_windows * N_TIMES)
+    shape = (pred.spec.n_channels, n_windows * N_TIMES)
     rec = Recording(rng.standard_normal(shape, dtype=np.float32), SAMPLE_RATE, [])
     pred.predict(Recording(rec.data[:, : pred.batch_size * N_TIMES], SAMPLE_RATE, []))  # warm-up
     _sync(pred.device)
@@ -122,7 +125,7 @@ def bench_files(pred, n_files: int, per_file: int) -> float:
         paths = []
         for i in range(n_files):
             p = Path(tmp) / f"rec{i:04d}.npy"
-            shape = (pred.n_channels, per_file * N_TIMES)
+            shape = (pred.spec.n_channels, per_file * N_TIMES)
             np.save(p, rng.standard_normal(shape).astype(np.float32))
             paths.append(p)
         list(pred.predict_files(paths[:1]))  # warm-up
@@ -142,8 +145,8 @@ def bench_parts(pred, repeats: int = 5) -> dict:
     """
     import copy
 
-    fe, model, dev = pred.frontend, pred.model, pred.device
-    x = torch.randn(pred.batch_size, pred.n_channels, pred.n_times, device=dev)
+    fe, model, dev = pred.model.frontend, pred.model.network, pred.device
+    x = torch.randn(pred.batch_size, pred.spec.n_channels, pred.spec.n_times, device=dev)
 
     def ms(fn) -> float:
         with torch.no_grad():
@@ -255,8 +258,8 @@ def run(argv=None) -> dict:
     print(
         f"device {dev} ({name or platform.machine()}), torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, batch {args.batch_size}, {N_TIMES}-sample windows × "
-        f"{args.channels} channel(s), {args.method} → 227×227, amp={pred.amp}, "
-        f"channels_last={pred.channels_last}, malloc {MALLOC}"
+        f"{args.channels} channel(s), {args.method} → 227×227, amp={pred.model.amp and dev.type == 'cuda'}, "
+        f"channels_last={pred.model.channels_last}, malloc {MALLOC}"
     )
     results = {
         "device": str(dev), "device_name": name, "batch_size": args.batch_size,
@@ -281,7 +284,7 @@ def run(argv=None) -> dict:
     results["ratio_predict_files"] = f / a
     if args.compile:
         try:
-            c = bench_alexnet(pred, args.n_windows, torch.compile(pred.model))
+            c = bench_alexnet(pred, args.n_windows, torch.compile(pred.model.network))
         except Exception as exc:  # no compiler here: say so, keep the eager figures
             results["compile_error"] = f"{type(exc).__name__}: {exc}"
             print(f"torch.compile unavailable: {results['compile_error']}")

@@ -36,7 +36,7 @@ from bench_render import METHODS, N_TIMES, SAMPLE_RATE, load_windows
 import sigalex
 from sigalex.frontend import ImageFrontend
 from sigalex.models import build_model
-from sigalex.train import spec_augment, time_shift
+from sigalex.transforms import spec_augment, time_shift
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import re
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -69,3 +70,37 @@ def write_tsv(path, columns: Sequence[str], rows: Iterable[Sequence]) -> None:
     lines = ["\t".join(columns)]
     lines += ["\t".join(tsv_cell(v) for v in row) for row in rows]
     atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def read_weights_file(path) -> object:
+    """``torch.load(path, weights_only=True)`` on the CPU; ``DataError`` for a missing, empty or
+    corrupt file, and for one that holds code (a pickle ``weights_only`` refuses: nothing in it
+    runs)."""
+    import torch
+
+    from .errors import DataError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged or foreign file
+        raise DataError(f"{path}: {_load_failure(exc)}") from None
+
+
+def _load_failure(exc: Exception) -> str:
+    """What went wrong in ``torch.load(weights_only=True)``, in one line, without PyTorch's
+    advice to retry with ``weights_only=False`` (which would run the file's code)."""
+    text = " ".join(str(exc).split())
+    m = re.search(r"GLOBAL (\S+) was not an allowed global|Unsupported global: GLOBAL (\S+)", text)
+    if m:
+        return (
+            f"the file holds code or Python objects ({m.group(1) or m.group(2)}), not only "
+            "weights; refused, nothing in it was run"
+        )
+    m = re.search(r"WeightsUnpickler error: (.*?)(?: Check the documentation|$)", text)
+    detail = m.group(1).strip() if m else text[:200]
+    return f"corrupt or unreadable checkpoint ({detail})"

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import torch
 
-from ._files import atomic_path, sha256_file
+from ._files import atomic_path, read_weights_file, sha256_file
 from ._version import __version__
 from .config import Config, from_dict, to_dict
 from .errors import ConfigError, DataError, ParameterError
@@ -227,28 +227,6 @@ def save_checkpoint(path, checkpoint: Checkpoint) -> Path:
     return path
 
 
-def read_payload(path) -> object:
-    """``torch.load(path, weights_only=True)`` on the CPU; ``DataError`` for a missing or corrupt
-    file, and for one that holds code (a pickle ``weights_only`` refuses)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: the file is empty")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a damaged or foreign file
-        text = str(exc)
-        if "Weights only load failed" in text or "Unsupported global" in text:
-            raise DataError(
-                f"{path}: the file holds Python objects or code beyond weights; refused (only "
-                "plain tensors and values are loaded)"
-            ) from None
-        raise DataError(
-            f"{path}: corrupt or unreadable checkpoint ({text.splitlines()[0]})"
-        ) from exc
-
-
 def load_checkpoint(path) -> Checkpoint:
     """Read a checkpoint, migrating earlier formats (module docs).
 
@@ -258,7 +236,7 @@ def load_checkpoint(path) -> Checkpoint:
         Missing, empty, corrupt, foreign or newer-format file.
     """
     path = Path(path)
-    ckpt = Checkpoint.from_payload(read_payload(path), str(path))
+    ckpt = Checkpoint.from_payload(read_weights_file(path), str(path))
     ckpt.path = path
     return ckpt
 
@@ -344,7 +322,7 @@ def resolve_parent(cfg: Config) -> tuple[Config, Checkpoint | None]:
         return cfg, None
     path = Path(weights).expanduser()
     try:
-        payload = read_payload(path)
+        payload = read_weights_file(path)
     except DataError as exc:
         raise DataError(f"model.weights = {weights!r}: {exc}") from None
     if not isinstance(payload, Mapping) or not (
@@ -456,7 +434,6 @@ __all__ = [
     "load_checkpoint",
     "load_model",
     "new_checkpoint",
-    "read_payload",
     "resolve_parent",
     "save_checkpoint",
 ]

@@ -26,7 +26,9 @@ from .errors import ConfigError, SigalexError
 class DataConfig:
     """Where examples come from."""
 
-    dataset: str = "bonn"  # bonn | chbmit | fsdd | folder | manifest | synthetic
+    dataset: str = (
+        "bonn"  # a registered dataset: bonn | chbmit | fsdd | folder | manifest | synthetic
+    )
     root: str = ""  # folder (CSV for manifest); "" = $SIGALEX_DATA/<dataset> or the cache
     download: bool = True  # fetch a registered dataset when it is not found
     task: str = "ABCD-E"  # bonn: A-E, ABCD-E, AB-CD-E, 5class
@@ -160,7 +162,6 @@ _SECTION_TYPES = {
 }
 
 CHOICES = {
-    "data.dataset": ("bonn", "chbmit", "fsdd", "folder", "manifest", "synthetic"),
     "data.task": ("A-E", "ABCD-E", "AB-CD-E", "5class"),
     "data.source": ("auto", "edf", "npy"),
     "windows.fit": ("pad", "crop", "pad_or_crop"),
@@ -235,11 +236,20 @@ def _coerce(key: str, value, annotation):
     raise ConfigError(f"{key}: unsupported type {annotation}")
 
 
+def _choices(key: str) -> tuple[str, ...] | None:
+    if key == "data.dataset":  # every registered dataset, those added by a module too
+        from .datasets import available_layouts
+
+        return tuple(available_layouts())
+    return CHOICES.get(key)
+
+
 def _check_value(key: str, value) -> None:
-    if key in CHOICES and value not in CHOICES[key]:
-        close = difflib.get_close_matches(str(value), CHOICES[key], n=1)
+    options = _choices(key)
+    if options is not None and value not in options:
+        close = difflib.get_close_matches(str(value), options, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"{key} = {value!r}{hint}: must be one of {', '.join(CHOICES[key])}")
+        raise ConfigError(f"{key} = {value!r}{hint}: must be one of {', '.join(options)}")
     if key in POSITIVE and not value > 0:
         raise ConfigError(f"{key} = {value!r}: must be > 0")
     if key in NON_NEGATIVE and value < 0:

@@ -28,6 +28,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from .annotations import recording_key
 from .errors import DataError, ParameterError
 from .io import Annotation
 
@@ -214,20 +215,11 @@ def _recording_duration(path: Path) -> float | None:
     return None
 
 
-def _key(path: Path) -> str:
-    """Matching key of an events file: its name without ``_events.tsv`` / ``.tsv``."""
-    name = path.name
-    for suffix in ("_events.tsv", ".tsv"):
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
 def _event_files(folder: Path) -> dict[str, Path]:
     files = sorted(folder.rglob("*_events.tsv")) or sorted(folder.rglob("*.tsv"))
     out: dict[str, Path] = {}
     for f in files:
-        k = _key(f)
+        k = recording_key(f)
         if k in out:
             raise DataError(f"{folder}: two events files named {f.name} ({out[k]} and {f})")
         out[k] = f
@@ -246,7 +238,7 @@ def pair_event_files(reference, hypothesis) -> list[tuple[str, Path, Path | None
         if not p.exists():
             raise DataError(f"{p}: no such file or folder")
     if ref.is_file() and hyp.is_file():
-        return [(_key(ref), ref, hyp)]
+        return [(recording_key(ref), ref, hyp)]
     if ref.is_dir() != hyp.is_dir():
         raise DataError(f"--reference {ref} and --hypothesis {hyp} must both be files or folders")
     refs, hyps = _event_files(ref), _event_files(hyp)

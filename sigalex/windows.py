@@ -12,8 +12,8 @@ Labels come from one of three places:
 - **annotations**: :func:`annotation_label` gives a window the label whose annotations cover at
   least ``min_overlap`` of it (the union of that label's events, as a fraction of the window's
   duration), else a default label such as ``"background"``;
-- **file or folder names**: :func:`fsdd_name` (``{digit}_{speaker}_{index}.wav``) and
-  :func:`bonn_set` (set letter ``Z O N F S`` from the file or folder name);
+- **file or folder names**: each dataset's own rule (:mod:`sigalex.datasets`: FSDD's
+  ``{digit}_{speaker}_{index}.wav``, Bonn's set letter ``Z O N F S``);
 - **a manifest**: :mod:`sigalex.datasets` gives each item a label (and optional onset/offset).
 
 Clips shorter or longer than the model's input (FSDD runs 0.14–2.3 s) are brought to one length

@@ -17,15 +17,9 @@ import torch
 from sigalex import cli
 from sigalex.config import load_config
 from sigalex.errors import ConfigError, DataError
-from sigalex.train import (
-    Trainer,
-    load_checkpoint,
-    run,
-    run_recipe,
-    spec_augment,
-    time_shift,
-    validate,
-)
+from sigalex.checkpoint import FORMAT, FORMAT_VERSION, load_checkpoint
+from sigalex.train import Trainer, run, run_recipe, validate
+from sigalex.transforms import spec_augment, time_shift
 
 TINY = """
 [data]
@@ -88,19 +82,23 @@ def recipe(tmp_path, synthetic_root) -> Path:
 
 
 def test_run_writes_a_complete_run_directory(recipe):
-    run_dir = run_recipe(recipe)
+    result = run_recipe(recipe)
+    run_dir = result.run_dir
+    assert result.checkpoint == run_dir / "checkpoint.pt"
     names = {p.name for p in run_dir.iterdir()}
     assert {
         "config.toml",
         "checkpoint.pt",
         "last.pt",
         "history.csv",
+        "test_predictions.tsv",
         "metrics.json",
         "plots",
     } <= names
     assert not [p for p in run_dir.rglob("*.tmp")]  # atomic writes leave no temporaries
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics == result.metrics
     for key in ("accuracy", "balanced_accuracy", "f1_macro", "per_class", "sensitivity",
                 "specificity", "auroc", "confusion_matrix", "split", "weights_used", "device"):  # fmt: skip
         assert key in metrics, key
@@ -113,16 +111,21 @@ def test_run_writes_a_complete_run_directory(recipe):
     assert history[0].startswith("epoch,train_loss,train_accuracy,val_loss")
     assert len(history) == 3  # header + 2 epochs
 
-    ckpt = torch.load(run_dir / "checkpoint.pt", weights_only=True)
-    assert ckpt["classes"] == ["background", "seizure"]
-    assert ckpt["config"]["transform"] == {
+    payload = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    assert payload["format"] == FORMAT and payload["format_version"] == FORMAT_VERSION
+    assert "resume" not in payload  # the best checkpoint carries no optimiser
+    ckpt = load_checkpoint(run_dir / "checkpoint.pt")
+    spec = ckpt.spec
+    assert spec.classes == ("background", "seizure") and spec.positive_class == "seizure"
+    assert ckpt.config["transform"] == {
         "method": "stft",
         "n_fft": 128,
         "hop_length": 32,
         "fmax": 40.0,
     }
-    assert ckpt["sample_rate"] == 256.0 and ckpt["n_times"] == 1024 and ckpt["n_channels"] == 18
-    assert "state_dict" in ckpt and "version" in ckpt
+    assert (spec.sample_rate, spec.n_times, spec.n_channels) == (256.0, 1024, 18)
+    assert (spec.window_s, spec.stride_s) == (4.0, 4.0)
+    assert ckpt.training["weights_used"] == "random" and ckpt.parent is None
 
     assert "per_recording" not in metrics  # labels change within a recording: windows only
     assert not (run_dir / "plots" / "confusion_per_recording.png").exists()
@@ -131,7 +134,7 @@ def test_run_writes_a_complete_run_directory(recipe):
         assert (run_dir / "plots" / plot).stat().st_size > 1000
 
 
-def test_interrupted_run_resumes_from_last_epoch(recipe, monkeypatch, capsys):
+def test_interrupted_run_resumes_from_last_epoch(recipe, monkeypatch, caplog):
     calls = {"n": 0}
     original = Trainer.train_epoch
 
@@ -144,15 +147,15 @@ def test_interrupted_run_resumes_from_last_epoch(recipe, monkeypatch, capsys):
     monkeypatch.setattr(Trainer, "train_epoch", flaky)
     with pytest.raises(KeyboardInterrupt):
         run_recipe(recipe)
-    assert "--resume" in capsys.readouterr().err
+    assert "sigalex run --resume" in caplog.text
     run_dir = next((recipe.parent / "runs").iterdir())
     last = load_checkpoint(run_dir / "last.pt")
-    assert last["epoch"] == 1 and "optimizer" in last
+    assert last.training["epoch"] == 1 and "optimizer" in last.resume
     assert not (run_dir / "metrics.json").exists()
 
     monkeypatch.setattr(Trainer, "train_epoch", original)
-    assert run_recipe(recipe, resume=run_dir) == run_dir
-    assert len(load_checkpoint(run_dir / "last.pt")["history"]) == 2
+    assert run_recipe(resume=run_dir).run_dir == run_dir  # no recipe needed with resume
+    assert len(load_checkpoint(run_dir / "last.pt").training["history"]) == 2
     assert (run_dir / "metrics.json").is_file()
 
 
@@ -246,7 +249,7 @@ def test_clips_at_other_rates_are_resampled_then_fitted(tmp_path):
         "test_fraction = 0.25\nval_fraction = 0.0\n"
     )
     data = prepare_data(load_config(recipe))
-    assert data.sample_rate == 8000.0 and data.n_times == 6000 and data.fit == "pad_or_crop"
+    assert data.sample_rate == 8000.0 and data.n_times == 6000 and data.spec.fit == "pad_or_crop"
     ds = window_dataset(data, np.arange(len(data.windows)))
     for i in range(len(ds)):
         x, _ = ds[i]
@@ -310,7 +313,7 @@ def test_clips_cut_into_windows_are_also_scored_per_recording(tmp_path):
         'lr = 0.001\n[eval]\nsplit = "grouped"\ntest_fraction = 0.25\nval_fraction = 0.25\n'
         f'[output]\ndir = "{tmp_path / "runs"}"\nexamples_per_class = 1\n'
     )
-    run_dir = run_recipe(recipe)
+    run_dir = run_recipe(recipe).run_dir
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["n_test"] == 16 and np.sum(metrics["confusion_matrix"]) == 16  # windows
     per_rec = metrics["per_recording"]

@@ -38,9 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     keep_freed_memory()  # steady CPU batches: see sigalex.runtime
-    console_logging()
     try:
-        status = args.func(args)
+        with console_logging():
+            status = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, not as a traceback at exit
         return status
     except SigalexError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from contextlib import contextmanager
 
 from ..config import parse_value
 
@@ -30,10 +31,16 @@ class ConsoleHandler(logging.Handler):
             self.handleError(record)
 
 
-def console_logging() -> None:
-    """Send the ``sigalex`` logger's INFO and above to the console (once)."""
+@contextmanager
+def console_logging():
+    """While a command runs, the ``sigalex`` logger's INFO and above go to the console; the
+    logger is left as it was afterwards (``sigalex.cli.main`` may run inside a program)."""
     logger = logging.getLogger("sigalex")
-    if not any(isinstance(h, ConsoleHandler) for h in logger.handlers):
-        logger.addHandler(ConsoleHandler())
+    handler, level = ConsoleHandler(), logger.level
+    logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)

@@ -35,6 +35,7 @@ from typing import Protocol
 import numpy as np
 
 from .._files import write_tsv
+from ..annotations import events_file_name, recording_key
 from ..recording import Annotation
 from .predictor import FileResult, Prediction
 
@@ -46,7 +47,6 @@ RECORDING_COLUMNS = (
 )  # fmt: skip
 ERROR_COLUMNS = ("recording", "reason")
 BACKGROUND_EVENT = "bckg"
-_EXTENSIONS = (".bdf", ".csv", ".edf", ".flac", ".npy", ".npz", ".ogg", ".txt", ".wav")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -107,16 +107,10 @@ def prediction_of(part: dict, classes: Sequence[str], positive_class: str | None
 
 
 def events_stem(recording: str) -> str:
-    """The name an events file is matched by: the file name without its extension and a
-    trailing ``_eeg`` (``sub-01_run-01_eeg.edf`` → ``sub-01_run-01``), as ``sigalex score``
-    pairs references and hypotheses."""
-    name = Path(recording).name
-    for ext in _EXTENSIONS:
-        if name.lower().endswith(ext):
-            name = name[: -len(ext)]
-            break
-    name = re.sub(r"_eeg$", "", name)
-    return re.sub(r"[^A-Za-z0-9_.+-]+", "_", name) or "recording"
+    """The name an events file is matched by (:func:`sigalex.annotations.recording_key`:
+    ``sub-01_run-01_eeg.edf`` → ``sub-01_run-01``), as ``sigalex score`` pairs references and
+    hypotheses; characters unsafe in file names replaced."""
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "_", recording_key(recording)) or "recording"
 
 
 @dataclass
@@ -183,7 +177,7 @@ class EventsFiles:
             stem = events_stem(p["recording"])
             if counts[stem] > 1:
                 stem = f"{stem}__{part_key(p['path'])[:8]}"
-            name = f"{stem}_events.tsv"
+            name = events_file_name(stem)
             rows = events or [Annotation(0.0, pred.duration_s, BACKGROUND_EVENT, (), None)]
             write_events_tsv(events_dir / name, rows, recording_duration_s=pred.duration_s)
             written.add(name)

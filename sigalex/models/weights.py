@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .._checks import choice, positive_int
-from .._files import sha256_file
+from .._files import read_weights_file, sha256_file
 from ..errors import ConfigError, DataError
 from .alexnet import ARCHITECTURES, IMAGENET_MEAN, IMAGENET_STD
 
@@ -88,11 +88,10 @@ def resolve_weights_file(
 
 
 def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """``torch.load(path, weights_only=True)``; a corrupt file is a ``DataError``."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file
-        raise DataError(f"{path}: not a readable PyTorch state dict ({exc})") from exc
+    """A state dict from a file (``torch.load(..., weights_only=True)``; a dict with a
+    ``state_dict`` entry, as checkpoints hold, gives that). ``DataError`` for a missing, corrupt
+    or foreign file, or one that holds code."""
+    state = read_weights_file(path)
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):

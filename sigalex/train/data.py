@@ -79,81 +79,10 @@ class PreparedData:
         return list(self.spec.channel_names)
 
 
-def _dataset_root(cfg: Config) -> Path:
+def _index(cfg: Config):
     from .. import datasets
 
-    name = cfg.data.dataset
-    if cfg.data.root:
-        root = Path(cfg.data.root).expanduser()
-        if not root.exists():
-            raise DataError(f"data.root = {str(root)!r}: no such file or folder")
-        return root
-    if name in ("folder", "manifest"):
-        raise ConfigError(f"data.dataset = {name!r} needs data.root (a folder or CSV)")
-    try:
-        return datasets.find_dataset(name)
-    except DataError as missing:
-        if not cfg.data.download:
-            raise DataError(
-                f"{missing}\nThe recipe synthetic-seizure.toml needs no data."
-            ) from None
-        try:
-            return datasets.fetch(name)
-        except DataError as failed:
-            raise DataError(
-                f"dataset {name!r} is neither found nor downloadable: {failed}\n"
-                "Point SIGALEX_DATA (or data.root) at a local copy, or run "
-                "pipelines/synthetic-seizure.toml, which needs no data."
-            ) from None
-
-
-def _synthetic_index(cfg: Config):
-    from ..annotations import read_events_tsv
-    from ..datasets import DatasetIndex, Item
-    from ..synthetic import write_synthetic_dataset
-
-    root = Path(cfg.data.root or Path(cfg.output.dir) / "synthetic-data").expanduser()
-    edfs = sorted(root.glob("sub-*_eeg.edf"))
-    if len(edfs) < cfg.data.n_recordings:
-        print(f"writing {cfg.data.n_recordings} synthetic EDF recordings to {root}", flush=True)
-        write_synthetic_dataset(
-            root, cfg.data.n_recordings, duration_s=cfg.data.duration_s, seed=cfg.train.seed
-        )
-        edfs = sorted(root.glob("sub-*_eeg.edf"))
-    items = []
-    for edf in edfs[: cfg.data.n_recordings]:
-        stem = edf.name.removesuffix("_eeg.edf")
-        tsv = edf.with_name(f"{stem}_events.tsv")
-        events = tuple(read_events_tsv(tsv)) if tsv.is_file() else ()
-        items.append(
-            Item(path=edf, label=None, group=stem.split("_")[0], recording=stem, annotations=events)
-        )
-    return DatasetIndex(
-        name="synthetic",
-        root=root,
-        items=items,
-        classes=[cfg.windows.default_label, "seizure"],
-        group_by="subject",
-    )
-
-
-def _index(cfg: Config):  # TEMPORARY until datasets.from_config
-    from .. import datasets
-
-    if cfg.data.dataset == "synthetic":
-        return _synthetic_index(cfg)
-    root = _dataset_root(cfg)
-    options = {}
-    if cfg.data.dataset == "bonn":
-        options["task"] = cfg.data.task
-    elif cfg.data.dataset == "chbmit":
-        options["source"] = cfg.data.source
-    elif cfg.data.dataset in ("folder", "manifest") and cfg.data.sample_rate:
-        options["sample_rate"] = cfg.data.sample_rate
-    try:
-        return datasets.load_dataset(cfg.data.dataset, root, **options)
-    except ParameterError as exc:
-        raise ConfigError(f"data: {exc}") from exc
+    return datasets.from_config(cfg)
 
 
 def _make_splits(
