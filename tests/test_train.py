@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from sigalex import cli
+from sigalex.checkpoint import FORMAT, FORMAT_VERSION, load_checkpoint
 from sigalex.config import load_config
 from sigalex.errors import ConfigError, DataError
-from sigalex.checkpoint import FORMAT, FORMAT_VERSION, load_checkpoint
 from sigalex.train import Trainer, run, run_recipe, validate
 from sigalex.transforms import spec_augment, time_shift
 
