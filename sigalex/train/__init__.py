@@ -9,7 +9,7 @@ Along the data flow:
   in its resume state;
 - :mod:`~sigalex.train.callbacks`: early stopping, checkpoints, history, logging, progress;
 - :mod:`~sigalex.train.report`: testing a fold's best checkpoint, metrics and plots;
-- :mod:`~sigalex.train.run`: :func:`run`, :func:`validate`, :func:`run_recipe`.
+- :mod:`~sigalex.train.runner`: :func:`run`, :func:`validate`, :func:`run_recipe`.
 
 A run directory ``<output.dir>/<name>-<timestamp>/`` holds ``config.toml`` (the resolved
 recipe), ``checkpoint.pt`` (the best epoch, :mod:`sigalex.checkpoint`'s format), ``last.pt``
@@ -30,7 +30,15 @@ from .callbacks import (
     default_callbacks,
 )
 from .data import PreparedData, prepare_data, window_dataset
-from .run import RunResult, new_run_dir, resolve_device, run, run_recipe, seed_everything, validate
+from .runner import (
+    RunResult,
+    new_run_dir,
+    resolve_device,
+    run,
+    run_recipe,
+    seed_everything,
+    validate,
+)
 from .trainer import Trainer
 
 __all__ = [
