@@ -11,6 +11,7 @@ from torch import nn
 from ._checks import as_signal
 from .errors import ParameterError
 from .render import Render, to_pil, to_uint8
+from .sources import open_source
 from .transforms import build_transform, transform_parameters
 
 #: Keyword arguments that configure rendering; every other keyword goes to the transform.
@@ -74,7 +75,7 @@ class ImageFrontend(nn.Module):
 
 def spectrogram(
     signal,
-    sample_rate: float,
+    sample_rate: float | None = None,
     *,
     method: str = "stft",
     size=227,
@@ -86,10 +87,12 @@ def spectrogram(
 
     Parameters
     ----------
-    signal : array or torch.Tensor [shape=(n_times,) or (n_channels, n_times)]
-        Real, finite samples. Integers are converted to float32.
-    sample_rate : float
-        Hz.
+    signal : array, torch.Tensor, Recording, mne.io.Raw or path
+        Samples ``(n_times,)`` or ``(n_channels, n_times)``, real and finite (integers become
+        float32); or a recording that carries its rate (a :class:`~sigalex.recording.Recording`,
+        an MNE ``Raw``, an EDF or audio file: :func:`sigalex.sources.open_source`), read whole.
+    sample_rate : float, optional
+        Hz; needed for arrays and rate-less files, not for sources that carry their rate.
     method : {"cwt", "hilbert", "mel", "stft"}
         The transform.
     size : int or (int, int)
@@ -115,6 +118,11 @@ def spectrogram(
         Bad signal (NaN/inf, empty, too short, more than 2 dimensions), non-positive sample rate,
         unknown method, colormap or parameter, or a parameter out of range.
     """
+    if not isinstance(signal, np.ndarray | torch.Tensor | list | tuple):
+        source = open_source(signal, sample_rate=sample_rate)  # carries its own rate
+        signal, sample_rate = source.read(0, None), float(source.sample_rate)
+    if sample_rate is None:
+        raise ParameterError("sample_rate (Hz) is needed for an array or tensor of samples")
     x = as_signal(signal)
     if x.ndim > 2:
         raise ParameterError(
@@ -136,7 +144,7 @@ def spectrogram(
     return to_uint8(images)
 
 
-def to_image(signal, sample_rate: float, **params):
+def to_image(signal, sample_rate: float | None = None, **params):
     """:func:`spectrogram` as a ``PIL.Image`` (1-D signal, or 2-D with ``mean``/``tile``)."""
     arr = spectrogram(signal, sample_rate, **params)
     if arr.ndim != 3:

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import torch
 
+import sigalex
 from sigalex import cli
 from sigalex._files import sha256_file
 from sigalex.checkpoint import (
@@ -474,3 +475,35 @@ def test_no_module_is_over_600_lines():
         for p in (REPO / "sigalex").rglob("*.py")
     }
     assert {k: n for k, n in sizes.items() if n > 620} == {}
+
+
+def test_an_mne_raw_is_a_source_like_its_file(trained, eeg):
+    """A user of MNE hands over the Raw they already have: the same windows and probabilities
+    as the file, and ``spectrogram`` takes it with its rate."""
+    import mne
+
+    result, _ = trained
+    edf = sorted(eeg.glob("*.edf"))[0]
+    raw = mne.io.read_raw_edf(edf, preload=False, verbose="error")
+    predictor = Predictor.from_checkpoint(result.checkpoint, device="cpu")
+    a, b = predictor.predict(raw, name="raw"), predictor.predict(edf)
+    assert a.recording == "raw" and a.sample_rate == 250.0
+    np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-6)
+    rec = sigalex.load_recording(edf)
+    np.testing.assert_array_equal(
+        sigalex.spectrogram(raw, fmax=40, channels="tile"),
+        sigalex.spectrogram(rec.data, 250.0, fmax=40, channels="tile"),
+    )
+
+
+def test_cli_stride_gives_finer_windows(trained, eeg, tmp_path, capsys):
+    result, _ = trained
+    edf = sorted(eeg.glob("*.edf"))[0]
+    out = tmp_path / "out"
+    args = ["predict", "--checkpoint", str(result.checkpoint), "--device", "cpu"]
+    assert cli.main([*args, "--stride-s", "2", "--out", str(out), str(edf)]) == 0
+    starts = [float(r["start_s"]) for r in _tsv(out / "windows.tsv")]
+    np.testing.assert_allclose(starts, np.arange(0, 37, 2))  # 40 s, 4 s windows every 2 s
+    assert json.loads((out / "summary.json").read_text())["stride_s"] == 2.0
+    recordings = _tsv(out / "recordings.tsv")
+    assert recordings[0]["sample_rate"] == "250" and recordings[0]["notes"] == "n/a"

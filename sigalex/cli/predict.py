@@ -10,10 +10,11 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "predict",
         help="classify recordings with a trained checkpoint, writing TSV results",
-        description="Classify every window of every input recording with a checkpoint from "
-        "'sigalex run'. Writes into --out: windows.tsv (recording, start_s, end_s, predicted, "
-        "prob_<class>...), recordings.tsv (recording, status, duration_s, n_windows, label, "
-        "confidence, n_events, events_file), events/<stem>_events.tsv for seizure models "
+        description="Classify every input recording with a checkpoint from 'sigalex run': the "
+        "model's window slides over the whole recording, cut as in training. Writes into --out: "
+        "windows.tsv (recording, start_s, end_s, predicted, prob_<class>...), recordings.tsv "
+        "(recording, status, duration_s, sample_rate, n_windows, label, confidence, n_events, "
+        "events_file, notes), events/<stem>_events.tsv for models with a positive class "
         "(BIDS/SzCORE: onset, duration, eventType, confidence, channels, recordingDuration), "
         "errors.tsv (recording, reason) and summary.json. Every file is written atomically.",
         epilog="Exit status: 0 every input was classified; 3 some inputs failed (see "
@@ -28,7 +29,16 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, default=64, help="windows per forward pass (64)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     p.add_argument(
-        "--threshold", type=float, default=0.5, help="seizure probability of a positive window"
+        "--stride-s",
+        type=float,
+        help="seconds between window starts (default: the training stride, or the window); "
+        "smaller strides time events more finely",
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        help="positive-class probability of a positive window",
     )
     p.add_argument(
         "--min-duration-s", type=float, default=0.0, help="drop events shorter than this (s)"
@@ -61,8 +71,8 @@ def main(args) -> int:
     summary = predict_to_dir(
         args.checkpoint, args.inputs, args.out, batch_size=args.batch_size, device=args.device,
         threshold=args.threshold, min_duration_s=args.min_duration_s,
-        merge_gap_s=args.merge_gap_s, resume=args.resume, sample_rate=args.sample_rate,
-        compile=args.compile,
+        merge_gap_s=args.merge_gap_s, stride_s=args.stride_s, resume=args.resume,
+        sample_rate=args.sample_rate, compile=args.compile,
     )  # fmt: skip
     run = summary["this_run"]
     print(
