@@ -152,16 +152,6 @@ def select_channels(available: Sequence[str], channels: str | Iterable[str]) -> 
     return picked
 
 
-def _pick(rec: Recording, idx: list[int]) -> Recording:
-    return Recording(
-        rec.data[idx],
-        rec.sample_rate,
-        [rec.channel_names[i] for i in idx],
-        list(rec.annotations),
-        rec.path,
-    )
-
-
 def pick_rows(rec: Recording, idx: Sequence[int]) -> Recording:
     """A recording of rows ``idx`` of ``rec`` (names, annotations and path kept)."""
     idx = list(idx)
