@@ -36,6 +36,26 @@ def reader(*extensions: str):
     return wrap
 
 
+#: The options :func:`load_recording` and :func:`open_recording` accept (each reader uses those
+#: that apply to its format: ``key`` to ``.npz``, ``sample_rate`` to every format).
+OPTIONS = ("channels", "key", "sample_rate")
+
+
+def _check_options(function: str, options: dict) -> None:
+    """An unknown keyword is a ``TypeError`` naming it and the accepted ones (a typo such as
+    ``samplerate=`` must not pass silently)."""
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        import difflib
+
+        hints = [difflib.get_close_matches(k, OPTIONS, n=1) for k in unknown]
+        hint = "".join(f" (did you mean {h[0]!r}?)" for h in hints if h)
+        raise TypeError(
+            f"{function}() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}"
+            f"{hint}; it accepts: format, {', '.join(OPTIONS)}"
+        )
+
+
 def readable_extensions() -> list[str]:
     """Extensions :func:`load_recording` can read."""
     return sorted(_READERS)
@@ -183,6 +203,7 @@ def open_recording(path, *, format: str | None = None, **options) -> EdfRecordin
     ParameterError
         ``sample_rate`` differing from an EDF's own rate.
     """
+    _check_options("open_recording", options)
     path = Path(path)
     ext = ("." + format.lstrip(".")).lower() if format else path.suffix.lower()
     if ext not in (".edf", ".bdf"):
@@ -253,6 +274,7 @@ def load_recording(path, *, format: str | None = None, **options) -> Recording:
         Missing, empty, truncated, corrupt or unsupported file, NaN/inf samples, no sample
         rate, a requested channel the file lacks.
     """
+    _check_options("load_recording", options)
     path = Path(path)
     ext = ("." + format.lstrip(".")).lower() if format else path.suffix.lower()
     fn = _READERS.get(ext)
@@ -278,6 +300,7 @@ def load_recording(path, *, format: str | None = None, **options) -> Recording:
 
 
 __all__ = [
+    "OPTIONS",
     "RATELESS_EXTENSIONS",
     "Annotation",
     "EdfRecording",

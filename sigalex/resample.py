@@ -17,17 +17,27 @@ from ._checks import sample_rate_hz
 from .errors import ParameterError
 
 MAX_DENOMINATOR = 1000
+MAX_RATIO = 100
+"""Resampling by more than this factor either way is refused as a usage error: it means a wrong
+sample rate (``--sample-rate 1e9`` for an 8 kHz file), and would fill memory before failing."""
 
 
 def ratio(from_rate: float, to_rate: float) -> tuple[int, int]:
-    """``(up, down)``: the integers whose ratio approximates ``to_rate / from_rate``."""
-    frac = Fraction(sample_rate_hz(to_rate) / sample_rate_hz(from_rate))
-    frac = frac.limit_denominator(MAX_DENOMINATOR)
-    if frac.numerator == 0:
+    """``(up, down)``: the integers whose ratio approximates ``to_rate / from_rate``.
+
+    Raises
+    ------
+    ParameterError
+        A rate that is not a positive number, or rates more than :data:`MAX_RATIO` apart.
+    """
+    from_rate, to_rate = sample_rate_hz(from_rate), sample_rate_hz(to_rate)
+    factor = max(to_rate / from_rate, from_rate / to_rate)
+    if factor > MAX_RATIO:
         raise ParameterError(
-            f"cannot resample from {from_rate:g} Hz to {to_rate:g} Hz: the ratio is below "
-            f"1/{MAX_DENOMINATOR}"
+            f"resampling from {from_rate:g} Hz to {to_rate:g} Hz is a factor of {factor:.4g} "
+            f"(more than {MAX_RATIO}): is the sample rate right?"
         )
+    frac = Fraction(to_rate / from_rate).limit_denominator(MAX_DENOMINATOR)
     return frac.numerator, frac.denominator
 
 
@@ -60,4 +70,4 @@ def resample(x, from_rate: float, to_rate: float) -> np.ndarray:
     return y.astype(np.float32, copy=False)
 
 
-__all__ = ["MAX_DENOMINATOR", "ratio", "resample", "resampled_length"]
+__all__ = ["MAX_DENOMINATOR", "MAX_RATIO", "ratio", "resample", "resampled_length"]

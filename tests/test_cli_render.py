@@ -116,7 +116,16 @@ def test_render_multichannel_each_writes_one_png_per_channel(tmp_path, capsys):
     ("argv", "pattern"),
     [
         (["--out", "{tmp}/a.png"], r"\.txt file carries no sample rate; pass sample_rate"),
-        (["--sample-rate", "0", "--out", "{tmp}/a.png"], r"sample_rate=0\.0"),
+        (["--sample-rate", "0", "--out", "{tmp}/a.png"], r"--sample-rate 0: must be a positive"),
+        (["--sample-rate", "173.61", "--start-s", "-5", "--out", "{tmp}/a.png"], r"--start-s -5"),
+        (
+            ["--sample-rate", "173.61", "--duration-s", "-3", "--out", "{tmp}/a.png"],
+            r"--duration-s",
+        ),
+        (
+            ["--sample-rate", "173.61", "--start-s", "99", "--out", "{tmp}/a.png"],
+            r"--start-s 99 is past the end",
+        ),
         (
             ["--sample-rate", "173.61", "-p", "n_ftt=64", "--out", "{tmp}/a.png"],
             r"unknown parameter\(s\) n_ftt",

@@ -317,3 +317,20 @@ def test_chbmit_npy_excerpt_round_trips_through_edf(tmp_path):
     np.testing.assert_allclose(
         back.data, excerpt[[0, 2], :2560], atol=float(_quantum(excerpt[[0, 2]]).max())
     )
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"samplerate": 100.0}, r"'samplerate' \(did you mean 'sample_rate'\?\)"),
+        ({"channel": ["ch0"]}, r"'channel' \(did you mean 'channels'\?\)"),
+    ],
+)
+def test_unknown_keywords_are_type_errors(tmp_path, options, message):
+    """A typo such as ``samplerate=`` must not be ignored (and the default rate silently used)."""
+    path = tmp_path / "x.txt"
+    np.savetxt(path, np.arange(10.0))
+    with pytest.raises(TypeError, match=message):
+        load_recording(path, sample_rate=10.0, **options)
+    with pytest.raises(TypeError, match="accepts: format, channels, key, sample_rate"):
+        open_recording(path, **options)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ..errors import ParameterError
 from ._common import key_value
 
 
@@ -56,9 +57,19 @@ def main(args) -> int:
     from ..io import load_recording
     from ..render import save_png
 
+    if not args.start_s >= 0:  # also NaN
+        raise ParameterError(f"--start-s {args.start_s:g}: must be >= 0 seconds")
+    if args.duration_s is not None and not args.duration_s > 0:
+        raise ParameterError(f"--duration-s {args.duration_s:g}: must be > 0 seconds")
+    if args.sample_rate is not None and not 0 < args.sample_rate < float("inf"):
+        raise ParameterError(f"--sample-rate {args.sample_rate:g}: must be a positive number of Hz")
     options = {} if args.sample_rate is None else {"sample_rate": args.sample_rate}
     rec = load_recording(args.input, **options)
     start = round(args.start_s * rec.sample_rate)
+    if start >= rec.n_times:
+        raise ParameterError(
+            f"--start-s {args.start_s:g} is past the end of {args.input} ({rec.duration_s:.3f} s)"
+        )
     stop = None if args.duration_s is None else start + round(args.duration_s * rec.sample_rate)
     data = rec.data[:, start:stop]
     params = {
