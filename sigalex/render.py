@@ -240,6 +240,8 @@ class Render(nn.Module):
     ``each``. The frequency axis is flipped so that low frequencies are at the bottom.
     """
 
+    lut: torch.Tensor  # buffer (registered in __init__)
+
     def __init__(
         self,
         *,

@@ -55,6 +55,9 @@ class CWT(SampleGridTransform):
 
     name = "cwt"
 
+    _freqs: torch.Tensor  # buffers (registered in __init__)
+    scales: torch.Tensor
+
     def __init__(
         self,
         sample_rate: float,

@@ -91,6 +91,8 @@ class Hilbert(SampleGridTransform):
 
     name = "hilbert"
 
+    _freqs: torch.Tensor  # buffer (registered in __init__)
+
     def __init__(
         self,
         sample_rate: float,

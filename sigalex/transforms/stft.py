@@ -62,6 +62,8 @@ def frame_times(
 class _STFTBase(Transform):
     """Shared by STFT and Mel: the framing, the window and the complex spectrum."""
 
+    window: torch.Tensor  # buffer (registered in __init__)
+
     def __init__(
         self,
         sample_rate: float,
@@ -164,6 +166,9 @@ class STFT(_STFTBase):
     """
 
     name = "stft"
+
+    _freqs: torch.Tensor  # buffers (registered in __init__)
+    _dft: torch.Tensor  # only when _use_dft
 
     def __init__(
         self,
