@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import scipy.signal
 import torch
@@ -28,7 +30,9 @@ def make_window(window, win_length: int) -> np.ndarray:
     """
     if isinstance(window, (str, tuple)):
         try:
-            return scipy.signal.get_window(window, win_length, fftbins=True).astype(np.float64)
+            # get_window's return type is inferred from scipy's code paths (tuples among them).
+            win = cast(np.ndarray, scipy.signal.get_window(window, win_length, fftbins=True))
+            return win.astype(np.float64)
         except (ValueError, TypeError) as exc:
             raise ParameterError(f"unknown window {window!r}: {exc}") from exc
     arr = np.asarray(window, dtype=np.float64)
