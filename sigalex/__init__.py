@@ -17,6 +17,8 @@ The public API:
   ``sigalex`` command does this itself).
 """
 
+from typing import TYPE_CHECKING
+
 from ._version import __version__
 from .errors import ConfigError, DataError, ParameterError, SigalexError
 from .frontend import ImageFrontend, spectrogram, to_image
@@ -41,6 +43,9 @@ from .splits import (
 )
 from .transforms import available_transforms
 from .windows import Window, WindowDataset, fit_length, iter_windows, make_windows
+
+if TYPE_CHECKING:  # imported on first use at run time (__getattr__ below)
+    from .inference import Predictor
 
 __all__ = [
     "Annotation",

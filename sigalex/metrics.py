@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -425,19 +425,21 @@ def summarise_folds(folds: Sequence[Mapping], *, ddof: int = 1) -> dict:
             continue  # numeric in one fold, something else in another: not a scalar metric
         out[key] = stats(values)
 
-    per_class_folds = [f.get("per_class") for f in folds]
-    if all(isinstance(pc, Mapping) for pc in per_class_folds):
+    # Every fold's per-class metrics, when each fold has them.
+    per_class_folds = [pc for f in folds if isinstance(pc := f.get("per_class"), Mapping)]
+    if len(per_class_folds) == len(folds):
         names = list(dict.fromkeys(name for pc in per_class_folds for name in pc))
-        out["per_class"] = {
+        per_class: dict[str, dict[str, object]] = {
             name: {
                 metric: stats([pc.get(name, {}).get(metric) for pc in per_class_folds])
                 for metric in ("precision", "recall", "f1")
             }
             for name in names
         }
+        out["per_class"] = per_class
         for name in names:
             supports = [pc.get(name, {}).get("support") for pc in per_class_folds]
-            out["per_class"][name]["support"] = int(sum(s for s in supports if _is_number(s)))
+            per_class[name]["support"] = int(sum(s for s in supports if _is_number(s)))
 
     matrices = [f.get("confusion_matrix") for f in folds]
     class_lists = [list(f.get("classes", [])) for f in folds]
@@ -518,7 +520,7 @@ def aggregate_by(groups, probabilities, y_true) -> tuple[np.ndarray, np.ndarray,
     return labels.astype(np.int64), mean, [_plain(names_raw[i]) for i in order]
 
 
-def _plain(v: Hashable):
+def _plain(v: object):
     return v.item() if isinstance(v, np.generic) else v
 
 

@@ -87,12 +87,11 @@ def _best_epoch(history: list[dict], epochs: list[float], monitor: str | None):
         if not any(v is not None for v in values):
             continue
         higher = any(word in key for word in _HIGHER_IS_BETTER) and "loss" not in key
-        best_i = None
+        best_i, best_v = None, None
         for i, v in enumerate(values):  # the first epoch reaching the best value
-            if v is not None and (
-                best_i is None or (v > values[best_i] if higher else v < values[best_i])
-            ):
-                best_i = i
+            if v is not None and (best_v is None or (v > best_v if higher else v < best_v)):
+                best_i, best_v = i, v
+        assert best_i is not None  # some value is a number
         return epochs[best_i], key
     return None, None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
+from typing import cast
 
 import numpy as np
 
@@ -158,7 +159,8 @@ def bandpass(
         sos = butter(order, low_hz, btype="highpass", fs=rec.sample_rate, output="sos")
     else:
         sos = butter(order, high_hz, btype="lowpass", fs=rec.sample_rate, output="sos")
-    return _sosfiltfilt(rec, sos, f"bandpass({low_hz=}, {high_hz=})")
+    # butter's return type is inferred as the union of its output= forms; "sos" is an array.
+    return _sosfiltfilt(rec, cast(np.ndarray, sos), f"bandpass({low_hz=}, {high_hz=})")
 
 
 def notch(recording, *, freq_hz: float | Sequence[float], quality: float = 30.0) -> Recording:

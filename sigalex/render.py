@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import math
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -240,6 +241,8 @@ class Render(nn.Module):
     ``each``. The frequency axis is flipped so that low frequencies are at the bottom.
     """
 
+    lut: torch.Tensor  # buffer (registered in __init__)
+
     def __init__(
         self,
         *,
@@ -267,7 +270,9 @@ class Render(nn.Module):
         self.amin = positive_float("amin", amin)
         self.normalize = choice("normalize", normalize, NORMALIZATIONS)
         self.vmin, self.vmax = vmin, vmax
-        self.percentiles = tuple(percentiles)
+        # tuple() of a list from a recipe; it loses the pair's length to the checker (the length
+        # is checked where percentiles are used, as before).
+        self.percentiles = cast(tuple[float, float], tuple(percentiles))
         # Validate the combination now, not on the first batch.
         normalize_map(
             torch.zeros(1, 2, 2),

@@ -142,7 +142,8 @@ def score_events(
     )
     n_sample = max(1, round(duration_s * sample_rate))
     fs = sample_rate
-    sa = scoring.SampleScoring(TsAnnotation(ref, fs, n_sample), TsAnnotation(hyp, fs, n_sample), fs)
+    # timescoring annotates fs as int, but its arithmetic (round(t * fs)) takes any rate in Hz.
+    sa = scoring.SampleScoring(TsAnnotation(ref, fs, n_sample), TsAnnotation(hyp, fs, n_sample), fs)  # pyright: ignore[reportArgumentType]
     tp, fp, fn = int(sa.tp), int(sa.fp), int(sa.refTrue - sa.tp)
     tn = int(sa.numSamples) - tp - fp - fn
     days = duration_s / SECONDS_PER_DAY

@@ -29,6 +29,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -36,6 +37,9 @@ import torch
 from ._checks import choice, positive_float
 from .errors import DataError, ParameterError
 from .io import Annotation
+
+if TYPE_CHECKING:
+    from .sources import Source
 
 FIT_MODES = ("crop", "pad", "pad_or_crop")
 
@@ -458,7 +462,7 @@ class RecordingOpener:
     def __init__(self, channels: Sequence[str] | None = None):
         self.channels = list(channels) if channels else None
 
-    def __call__(self, window: Window):
+    def __call__(self, window: Window) -> Source:
         from .sources import open_source
 
         if window.path is None:
@@ -508,8 +512,8 @@ class WindowDataset(torch.utils.data.Dataset):
         n_times: int | None = None,
         fit: str = "pad_or_crop",
         sample_rate: float | None = None,
-        sources: Mapping[str, object] | None = None,
-        opener: Callable[[Window], object] | None = None,
+        sources: Mapping[str, Source] | None = None,
+        opener: Callable[[Window], Source] | None = None,
         cache_size: int = 4,
     ):
         self.windows = list(windows)
@@ -517,9 +521,9 @@ class WindowDataset(torch.utils.data.Dataset):
         if classes is None:
             if None in labels:
                 raise ParameterError("some windows have no label; pass classes= or label them")
-            classes = sorted(labels)
+            classes = sorted(lab for lab in labels if lab is not None)  # (None refused above)
         self.classes = list(classes)
-        index = {c: i for i, c in enumerate(self.classes)}
+        index: dict[str | None, int] = {c: i for i, c in enumerate(self.classes)}
         missing = sorted(str(lab) for lab in labels if lab not in index)
         if missing:
             raise ParameterError(f"labels {missing} are not in {classes=}")
@@ -536,12 +540,12 @@ class WindowDataset(torch.utils.data.Dataset):
         self.sources = dict(sources or {})
         self.opener = opener or RecordingOpener()
         self.cache_size = max(1, int(cache_size))
-        self._open: OrderedDict[str, object] = OrderedDict()
+        self._open: OrderedDict[str, Source] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self.windows)
 
-    def _source(self, w: Window):
+    def _source(self, w: Window) -> Source:
         if w.recording in self.sources:
             return self.sources[w.recording]
         src = self._open.get(w.recording)
@@ -560,6 +564,7 @@ class WindowDataset(torch.utils.data.Dataset):
         if x.ndim == 1:
             x = x[None]
         if self.sample_rate is not None:
+            assert self.n_times is not None  # __init__ refuses sample_rate= without n_times=
             x = conform(
                 x, w.sample_rate, sample_rate=self.sample_rate, n_times=self.n_times, fit=self.fit
             )

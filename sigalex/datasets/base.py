@@ -98,7 +98,7 @@ class DatasetIndex:
     @property
     def targets(self) -> np.ndarray:
         """Integer label per item (``-1`` for unlabelled items), ``(n_items,)`` int64."""
-        index = {c: i for i, c in enumerate(self.classes)}
+        index: dict[str | None, int] = {c: i for i, c in enumerate(self.classes)}
         return np.array([index.get(it.label, -1) for it in self.items], dtype=np.int64)
 
     @property

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TypedDict, cast
 
 import numpy as np
 
@@ -76,10 +77,18 @@ def _segment_key(path: Path) -> str:
     return path.stem.upper()
 
 
+class _BonnMeta(TypedDict, total=False):
+    """The values of the registry's ``[bonn]`` entry that :func:`verify_bonn` reads."""
+
+    n_times: int
+    files_per_set: int
+    content: Mapping[str, Mapping[str, str]]  # values_sha256: set letter → hash
+
+
 def verify_bonn(info: DatasetInfo, root: Path, *, files: Iterable[str] | None = None) -> list[str]:
     """100 segments per set of 4097 integer samples, and each set's values hash
     (:func:`~sigalex.datasets.remote.values_hash`, keys ``Z001``…). ``files`` is not used."""
-    meta = info.meta
+    meta = cast(_BonnMeta, info.meta)  # registry values are typed object; datasets.toml's types
     n_times = int(meta.get("n_times", 4097))
     want = int(meta.get("files_per_set", 100))
     hashes = dict(meta.get("content", {}).get("values_sha256", {}))

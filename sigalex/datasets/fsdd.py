@@ -7,8 +7,9 @@ speaker. Label = digit, group = speaker; the official split puts indexes 0–4 i
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TypedDict, cast
 
 import numpy as np
 
@@ -52,12 +53,22 @@ def read_pcm16(path: Path) -> np.ndarray:
     return v.astype("<i2").ravel()
 
 
+class _FsddMeta(TypedDict, total=False):
+    """The values of the registry's ``[fsdd]`` entry that :func:`verify_fsdd` reads."""
+
+    n_files: int
+    sample_rate: float
+    files_per_digit: int
+    speakers: list[str]
+    content: Mapping[str, str]  # values_sha256: the hash of all files' values
+
+
 def verify_fsdd(info: DatasetInfo, root: Path, *, files: Iterable[str] | None = None) -> list[str]:
     """3000 files, 300 per digit, the six speakers, 8 kHz mono, and the values hash of
     v1.0.9 (:func:`~sigalex.datasets.remote.values_hash`). ``files`` is not used."""
     import soundfile
 
-    meta = info.meta
+    meta = cast(_FsddMeta, info.meta)  # registry values are typed object; datasets.toml's types
     folder = root / "recordings"
     wavs = sorted(folder.glob("*.wav"), key=lambda p: p.name)
     want = int(meta.get("n_files", 3000))

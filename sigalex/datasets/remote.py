@@ -234,6 +234,7 @@ def _download(url: str, dest: Path, *, timeout_s: float) -> str:
 
 def _extract(archive: Path, remote: Remote, root: Path) -> int:
     """Unpack members matching ``remote.members`` by base name into ``root/remote.extract``."""
+    assert remote.extract is not None  # only archives to unpack are passed here
     target = root / remote.extract
     target.mkdir(parents=True, exist_ok=True)
     n = 0
@@ -359,6 +360,7 @@ def fetch(
     places = _candidates(info.name, root)
     if info.sha256sums:
         wanted = _select(info, files if files is not None else info.default_files)
+        assert info.base_url is not None  # checksummed datasets are listed under a base URL
         remotes = [
             Remote(info.base_url.rstrip("/") + "/" + n, n, info.sha256sums[n]) for n in wanted
         ]

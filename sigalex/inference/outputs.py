@@ -73,9 +73,14 @@ def read_parts(parts_dir: Path) -> dict[str, dict]:
 
 def part_of(result: FileResult, name: str, checkpoint_sha: str) -> dict:
     """A result as a part (plain JSON values)."""
-    part = {"recording": name, "path": os.path.realpath(result.path), "checkpoint": checkpoint_sha}
+    part: dict[str, object] = {
+        "recording": name,
+        "path": os.path.realpath(result.path),
+        "checkpoint": checkpoint_sha,
+    }
     if result.ok:
         pred = result.prediction
+        assert pred is not None  # a result without an error has its prediction
         part.update(
             status="ok",
             duration_s=pred.duration_s,

@@ -383,12 +383,11 @@ class Predictor:
         next_start = time.perf_counter()
         try:
             for event in events:
-                kind = event[0]
-                if kind == "open":
+                if event[0] == "open":
                     _, i, rec = event
                     acc[i] = {"rec": rec, "s": [], "e": [], "p": []}
                     started[i] = next_start
-                elif kind == "batch":
+                elif event[0] == "batch":
                     _, x, owners = event
                     probs = self.model.probabilities(x).cpu().numpy()
                     pos = 0
@@ -400,14 +399,14 @@ class Predictor:
                         pos += len(s)
                     if on_batch is not None:
                         on_batch(len(x))
-                elif kind == "done":
+                elif event[0] == "done":
                     i = event[1]
                     a = acc.pop(i)
                     pred = self._prediction(a["rec"], a["s"], a["e"], a["p"])
                     now = time.perf_counter()
                     yield FileResult(paths[i], pred, None, now - started.pop(i, now))
                     next_start = now
-                elif kind == "error":
+                elif event[0] == "error":
                     _, i, reason = event
                     acc.pop(i, None)
                     now = time.perf_counter()

@@ -10,6 +10,7 @@ import queue
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, TypeVar, cast
 
 import numpy as np
 import torch
@@ -17,6 +18,11 @@ import torch
 from ..errors import DataError, SigalexError
 from ..models.spec import ModelSpec, WindowPlan
 from ..windows import cut
+
+if TYPE_CHECKING:
+    from ..sources import Source
+
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -38,7 +44,7 @@ class OpenRecording:
     """
 
     name: str
-    source: object
+    source: Source
     downmix: bool
     plan: WindowPlan
     notes: list[str] = field(default_factory=list)
@@ -50,6 +56,16 @@ class OpenRecording:
     @property
     def duration_s(self) -> float:
         return self.source.n_times / self.sample_rate
+
+
+Owner = tuple[int, np.ndarray, np.ndarray]
+"""A run of one recording's windows in a batch: ``(i, start_s, end_s)``."""
+OpenEvent = tuple[Literal["open"], int, OpenRecording]
+BatchEvent = tuple[Literal["batch"], torch.Tensor, list[Owner]]
+DoneEvent = tuple[Literal["done"], int]
+ErrorEvent = tuple[Literal["error"], int, str]
+StreamEvent = OpenEvent | BatchEvent | DoneEvent | ErrorEvent
+"""What :func:`batches_across` yields (tuples told apart by their first item)."""
 
 
 def read_windows(
@@ -88,7 +104,7 @@ def batches_across(
     batch_size: int,
     *,
     pin: bool = False,
-):
+) -> Iterator[StreamEvent]:
     """Stream windows of many recordings, one after another, into fixed-size batches.
 
     ``recordings`` yields ``(i, opened)`` or ``(i, exception)`` (a recording that could not be
@@ -98,13 +114,15 @@ def batches_across(
     """
     shape = (batch_size, spec.n_channels, spec.n_times)
     buf = np.empty(shape, np.float32)
-    fill, owners, finished = 0, [], []
+    fill = 0
+    owners: list[Owner] = []
+    finished: list[int] = []
 
-    def flush():
+    def flush() -> list[StreamEvent]:
         nonlocal buf, fill, owners, finished
         x = torch.from_numpy(buf[:fill])
-        out = [("batch", x.pin_memory() if pin else x, owners)]
-        out += [("done", i) for i in finished]
+        out: list[StreamEvent] = [("batch", x.pin_memory() if pin else x, owners)]
+        out.extend(("done", i) for i in finished)
         buf, fill, owners, finished = np.empty(shape, np.float32), 0, [], []
         return out
 
@@ -128,7 +146,8 @@ def batches_across(
             continue
         finished.append(i)
         if fill == 0:
-            yield from [("done", k) for k in finished]
+            for k in finished:
+                yield ("done", k)
             finished = []
     if fill or finished:
         yield from flush()
@@ -140,7 +159,7 @@ def error_reason(exc: BaseException) -> str:
     return " ".join(text.split())
 
 
-def threaded(gen: Iterator, maxsize: int) -> Iterator:
+def threaded(gen: Iterator[_T], maxsize: int) -> Iterator[_T]:
     """Run generator ``gen`` in a daemon thread, ``maxsize`` items ahead; re-raise its errors."""
     q: queue.Queue = queue.Queue(maxsize=maxsize)
     stop = threading.Event()
@@ -173,7 +192,7 @@ def threaded(gen: Iterator, maxsize: int) -> Iterator:
                 return
             if isinstance(item, tuple) and item[0] == "raise":
                 raise item[1]
-            yield item
+            yield cast(_T, item)  # any other item is gen's (the queue holds them untyped)
     finally:
         stop.set()
         thread.join(timeout=5)

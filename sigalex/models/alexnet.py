@@ -6,6 +6,8 @@ ImageNet mean and std themselves: normalisation belongs to the model's input, no
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -15,6 +17,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 class ImageNetNormalize(nn.Module):
     """``(x - mean) / std`` per RGB channel; uint8 input is first scaled to [0, 1]."""
+
+    mean: torch.Tensor  # buffers (registered in __init__)
+    std: torch.Tensor
 
     def __init__(self, mean=IMAGENET_MEAN, std=IMAGENET_STD):
         super().__init__()
@@ -53,12 +58,15 @@ class _AlexNetBase(nn.Module):
 
     normalize: nn.Module
     features: nn.Sequential
+    avgpool: nn.Module
     classifier: nn.Sequential
 
     @property
     def head(self) -> nn.Linear:
         """The last layer, replaced for a task's classes."""
-        return self.classifier[-1]
+        # Sequential's items are typed Module; _classifier ends in a Linear (a cast, not a check:
+        # a user's replacement head is returned as it is).
+        return cast(nn.Linear, self.classifier[-1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(self.normalize(x))
@@ -133,6 +141,7 @@ class AlexNet2012(_AlexNetBase):
         ones = {4, 10, 12}  # conv2, conv4, conv5 in ``features``
         for i, m in enumerate(self.features):
             if isinstance(m, nn.Conv2d):
+                assert m.bias is not None  # every convolution here has a bias
                 nn.init.normal_(m.weight, 0.0, 0.01)
                 nn.init.constant_(m.bias, 1.0 if i in ones else 0.0)
         linears = [m for m in self.classifier if isinstance(m, nn.Linear)]

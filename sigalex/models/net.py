@@ -9,6 +9,8 @@ GPU as floats under bf16 autocast; both channels-last.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -61,6 +63,9 @@ class SignalClassifier(nn.Module):
     The front end has no learnable parameters and runs without gradients.
     """
 
+    # Set with object.__setattr__ (not a registered submodule), so declared here for the checker.
+    _call_network: Callable[[torch.Tensor], torch.Tensor]
+
     def __init__(
         self,
         frontend: ImageFrontend,
@@ -77,7 +82,8 @@ class SignalClassifier(nn.Module):
         self.channels_last = bool(channels_last)
         self.amp = bool(amp)
         if self.channels_last:
-            self.network.to(memory_format=torch.channels_last)
+            # Module.to(memory_format=...) is documented but missing from torch's overloads.
+            self.network.to(memory_format=torch.channels_last)  # pyright: ignore[reportCallIssue]
         # What forward calls: the network, or its compiled wrapper (compile_network). Kept out of
         # the registered submodules, so that the weights appear once in state_dict().
         object.__setattr__(self, "_call_network", self.network)

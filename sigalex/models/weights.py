@@ -9,6 +9,7 @@ import urllib.error
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
@@ -178,11 +179,14 @@ def freeze_layers(model: nn.Module, freeze: str, *, pretrained: bool) -> None:
             UserWarning,
             stacklevel=3,
         )
-    frozen = (
-        model.features
-        if freeze == "features"
-        else nn.ModuleList([model.features, *list(model.classifier)[:-1]])
-    )
+    # The AlexNet layout's parts (a Module's attributes are typed Tensor | Module by its
+    # __getattr__; casts, not checks: any network with these parts works as before).
+    features = cast(nn.Module, model.features)
+    if freeze == "features":
+        frozen = features
+    else:
+        classifier = cast(nn.Sequential, model.classifier)
+        frozen = nn.ModuleList([features, *list(classifier)[:-1]])
     for p in frozen.parameters():
         p.requires_grad_(False)
 

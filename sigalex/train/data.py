@@ -13,9 +13,9 @@ import dataclasses
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
-import torch
 
 from ..config import Config
 from ..errors import ConfigError, DataError, ParameterError
@@ -218,7 +218,9 @@ def prepare_data(cfg: Config) -> PreparedData:
             + ("; ".join(notes[:5]) or "no files found")
         )
     classes = list(index.classes)
-    labels = [win.label for win in windows]
+    # Window.label is optional; these windows are labelled (unlabelled items take
+    # windows.default_label), and a None would still be reported as unknown below.
+    labels = cast("list[str]", [win.label for win in windows])
     unknown = sorted({lab for lab in labels if lab not in classes})
     if unknown:
         raise DataError(f"windows carry labels {unknown} outside the classes {classes}")
@@ -251,7 +253,7 @@ def prepare_data(cfg: Config) -> PreparedData:
     )
 
 
-def window_dataset(data: PreparedData, indices: np.ndarray) -> torch.utils.data.Dataset:
+def window_dataset(data: PreparedData, indices: np.ndarray) -> WindowDataset:
     """Raw windows ``(n_channels, n_times)`` float32 and labels for ``indices``.
 
     Each window is read at its recording's rate, resampled to the model's, and fitted to

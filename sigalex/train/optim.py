@@ -4,6 +4,7 @@ or step schedules with linear warm-up, a learning-rate factor for pretrained lay
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from torch import nn
@@ -12,9 +13,11 @@ from ..config import Config
 
 
 def _param_groups(model: nn.Module, cfg: Config, pretrained: bool) -> list[dict]:
-    head = {id(p) for p in model.head.parameters()}
+    # The network's last layer (a Module's attributes are typed Tensor | Module by its __getattr__).
+    head_layer = cast(nn.Module, model.head)
+    head = {id(p) for p in head_layer.parameters()}
     body = [p for p in model.parameters() if p.requires_grad and id(p) not in head]
-    top = [p for p in model.head.parameters() if p.requires_grad]
+    top = [p for p in head_layer.parameters() if p.requires_grad]
     scale = cfg.model.pretrained_lr_scale if pretrained else 1.0
     groups = [{"params": top, "lr": cfg.train.lr, "name": "head"}]
     if body:

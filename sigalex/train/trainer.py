@@ -14,6 +14,7 @@ import math
 import random
 import time
 from collections.abc import Sequence
+from typing import TypedDict
 
 import numpy as np
 import torch
@@ -32,7 +33,10 @@ from .optim import build_optimizer, build_scheduler
 
 def rng_state() -> dict:
     """Every random-number stream training draws from, as plain values and tensors."""
-    keys, pos, has_gauss, gauss = np.random.get_state()[1:]  # noqa: NPY002 - the global stream
+    # legacy=True is numpy's default, spelled out: its stubs pick the dict overload without it.
+    state = np.random.get_state(legacy=True)  # noqa: NPY002 - the global stream
+    assert not isinstance(state, dict)  # the global RandomState is MT19937: a legacy tuple
+    keys, pos, has_gauss, gauss = state[1:]
     version, internal, gauss_next = random.getstate()
     return {
         "torch": torch.get_rng_state(),
@@ -60,6 +64,15 @@ def set_rng_state(state: dict) -> None:
     if "python" in state:
         p = state["python"]
         random.setstate((p["version"], tuple(p["internal"]), p["gauss"]))
+
+
+class _LoaderKwargs(TypedDict):
+    """The DataLoader settings the train, validation and test loaders share."""
+
+    batch_size: int
+    num_workers: int
+    pin_memory: bool
+    persistent_workers: bool
 
 
 def _progress(iterable, **kw):
@@ -105,7 +118,7 @@ class Trainer:
         self.weights_used, self.parent = weights_used, parent
         self.callbacks = list(callbacks)
         t = cfg.train
-        loader_kw = dict(
+        loader_kw = _LoaderKwargs(
             batch_size=t.batch_size,
             num_workers=t.num_workers,
             pin_memory=device.type == "cuda",
@@ -117,13 +130,16 @@ class Trainer:
         if t.balance == "sampler":
             weights = 1.0 / np.maximum(counts[y_train], 1)
             sampler = torch.utils.data.WeightedRandomSampler(
-                torch.as_tensor(weights, dtype=torch.double), num_samples=len(y_train)
+                # Annotated Sequence[float]; it takes a tensor (torch.as_tensor inside).
+                torch.as_tensor(weights, dtype=torch.double),  # pyright: ignore[reportArgumentType]
+                num_samples=len(y_train),
             )
         self.train_loader = torch.utils.data.DataLoader(
             window_dataset(data, split.train), shuffle=sampler is None, sampler=sampler,
             drop_last=False, **loader_kw,
         )  # fmt: skip
-        eval_kw = dict(loader_kw, batch_size=max(t.batch_size, 64))
+        eval_kw = loader_kw.copy()
+        eval_kw["batch_size"] = max(t.batch_size, 64)
         self.val_loader = (
             torch.utils.data.DataLoader(window_dataset(data, split.val), **eval_kw)
             if len(split.val)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import numpy as np
 import scipy.fft
@@ -55,6 +56,9 @@ class CWT(SampleGridTransform):
 
     name = "cwt"
 
+    _freqs: torch.Tensor  # buffers (registered in __init__)
+    scales: torch.Tensor
+
     def __init__(
         self,
         sample_rate: float,
@@ -97,7 +101,11 @@ class CWT(SampleGridTransform):
         """Zero-padded FFT length, a multiple of ``hop``: the widest wavelet (to exp(-16)
         of its peak) never wraps around."""
         support = 4.0 * math.sqrt(self.bandwidth) * float(self.scales.max())
-        return hop * scipy.fft.next_fast_len(-(-(n_times + math.ceil(support)) // hop), real=False)
+        # scipy's lru_cache-wrapped next_fast_len is inferred as returning None: it returns int.
+        fast = cast(
+            int, scipy.fft.next_fast_len(-(-(n_times + math.ceil(support)) // hop), real=False)
+        )
+        return hop * fast
 
     def wavelet_bank(self, n_fft: int, device, dtype) -> torch.Tensor:
         """``sqrt(s) * psi_hat(s * nu)`` for each scale on the FFT grid ``nu``: ``(n_freqs, n_fft)``.

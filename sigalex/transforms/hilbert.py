@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import cast
 
 import numpy as np
 import scipy.fft
@@ -90,6 +91,8 @@ class Hilbert(SampleGridTransform):
     """
 
     name = "hilbert"
+
+    _freqs: torch.Tensor  # buffer (registered in __init__)
 
     def __init__(
         self,
@@ -186,7 +189,8 @@ class Hilbert(SampleGridTransform):
         """FFT length of the padded signal, a multiple of :meth:`_step`."""
         step = self._step(n_times)
         n_padded = n_times + 2 * self.padding(n_times)
-        return step * scipy.fft.next_fast_len(-(-n_padded // step), real=False)
+        # scipy's lru_cache-wrapped next_fast_len is inferred as returning None: it returns int.
+        return step * cast(int, scipy.fft.next_fast_len(-(-n_padded // step), real=False))
 
     def block_values(self, n_times: int) -> int:
         """Per signal: the folded product (envelope, ``n_bands × n_fft / hop`` complex) or

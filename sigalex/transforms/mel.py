@@ -96,6 +96,9 @@ class Mel(_STFTBase):
 
     name = "mel"
 
+    filterbank: torch.Tensor  # buffers (registered in __init__)
+    _freqs: torch.Tensor
+
     def __init__(
         self,
         sample_rate: float,

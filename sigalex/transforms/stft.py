@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import scipy.signal
 import torch
@@ -28,7 +30,9 @@ def make_window(window, win_length: int) -> np.ndarray:
     """
     if isinstance(window, (str, tuple)):
         try:
-            return scipy.signal.get_window(window, win_length, fftbins=True).astype(np.float64)
+            # get_window's return type is inferred from scipy's code paths (tuples among them).
+            win = cast(np.ndarray, scipy.signal.get_window(window, win_length, fftbins=True))
+            return win.astype(np.float64)
         except (ValueError, TypeError) as exc:
             raise ParameterError(f"unknown window {window!r}: {exc}") from exc
     arr = np.asarray(window, dtype=np.float64)
@@ -61,6 +65,8 @@ def frame_times(
 
 class _STFTBase(Transform):
     """Shared by STFT and Mel: the framing, the window and the complex spectrum."""
+
+    window: torch.Tensor  # buffer (registered in __init__)
 
     def __init__(
         self,
@@ -164,6 +170,9 @@ class STFT(_STFTBase):
     """
 
     name = "stft"
+
+    _freqs: torch.Tensor  # buffers (registered in __init__)
+    _dft: torch.Tensor  # only when _use_dft
 
     def __init__(
         self,
