@@ -12,6 +12,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from .errors import DataError
+
 
 @contextmanager
 def atomic_path(path) -> Iterator[Path]:
@@ -77,8 +79,6 @@ def read_weights_file(path) -> object:
     corrupt file, and for one that holds code (a pickle ``weights_only`` refuses: nothing in it
     runs)."""
     import torch
-
-    from .errors import DataError
 
     path = Path(path)
     if not path.is_file():

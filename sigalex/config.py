@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError, SigalexError
+from .transforms import available_transforms, transform_parameters
 
 
 @dataclass(frozen=True)
@@ -283,8 +284,6 @@ def _section(name: str, table) -> object:
 
 
 def _check_transform(method: str, params: dict) -> None:
-    from .transforms import available_transforms, transform_parameters
-
     if method not in available_transforms():
         close = difflib.get_close_matches(method, available_transforms(), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""

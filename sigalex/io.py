@@ -17,6 +17,7 @@ import numpy as np
 from .edf import EdfRecording, write_edf
 from .errors import DataError, ParameterError
 from .recording import Annotation, Recording, pick_rows, select_channels
+from .resample import resample
 
 #: Extensions whose files carry no sample rate (an ``.npz`` may hold one; see :func:`stored_sample_rate`).
 RATELESS_EXTENSIONS = (".csv", ".npy", ".npz", ".txt")
@@ -221,8 +222,6 @@ def open_recording(path, *, format: str | None = None, **options) -> EdfRecordin
 def resample_recording(rec: Recording, sample_rate: float) -> Recording:
     """``rec`` resampled to ``sample_rate`` Hz (:func:`sigalex.resample.resample`, the one
     resampler); annotations unchanged."""
-    from .resample import resample
-
     if not np.isfinite(sample_rate) or sample_rate <= 0:
         raise ParameterError(f"{sample_rate=} must be a positive number of Hz")
     data = resample(rec.data, rec.sample_rate, sample_rate)

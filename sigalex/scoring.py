@@ -28,7 +28,8 @@ import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from .annotations import recording_key
+from ._files import atomic_write_text
+from .annotations import read_events_tsv, recording_key
 from .errors import DataError, ParameterError
 from .io import Annotation
 
@@ -273,8 +274,6 @@ def score_files(reference, hypothesis, *, duration_s: float | None = None, **opt
         ``hypothesis`` paths), ``total`` (summed counts and their ratios), ``parameters`` and
         ``missing_hypothesis`` (recordings scored as having no detections).
     """
-    from .annotations import read_events_tsv
-
     results, missing = {}, []
     for name, ref, hyp in pair_event_files(reference, hypothesis):
         ref_events = read_events_tsv(ref)
@@ -355,8 +354,6 @@ def format_table(result: dict) -> str:
 
 def write_json(path, result: dict) -> Path:
     """Write a :func:`score_files` result as JSON, atomically."""
-    from ._files import atomic_write_text
-
     path = Path(path)
     atomic_write_text(path, json.dumps(result, indent=2) + "\n")
     return path

@@ -37,6 +37,8 @@ import torch
 from ._checks import choice, positive_float
 from .errors import DataError, ParameterError
 from .io import Annotation
+from .resample import resample
+from .sources import open_source
 
 if TYPE_CHECKING:
     from .sources import Source
@@ -180,8 +182,6 @@ def conform(x, from_rate: float, *, sample_rate: float, n_times: int, fit: str) 
     -------
     numpy.ndarray, float32 [shape=(..., n_times)]
     """
-    from .resample import resample
-
     y = resample(x, from_rate, sample_rate)
     return np.asarray(fit_length(y, n_times, mode=fit), dtype=np.float32)
 
@@ -463,8 +463,6 @@ class RecordingOpener:
         self.channels = list(channels) if channels else None
 
     def __call__(self, window: Window) -> Source:
-        from .sources import open_source
-
         if window.path is None:
             raise DataError(
                 f"{window.recording}: an in-memory recording; pass sources= to WindowDataset"

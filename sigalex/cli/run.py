@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import ConfigError
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -38,8 +40,6 @@ def main(args) -> int:
     from ..train import run_recipe
 
     if args.config is None and args.resume is None:
-        from ..errors import ConfigError
-
         raise ConfigError("sigalex run: give a recipe (TOML), or --resume RUN_DIR")
     run_recipe(args.config, overrides=args.overrides, device=args.device, resume=args.resume)
     return 0

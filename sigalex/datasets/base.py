@@ -11,18 +11,15 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .._checks import choice
 from ..errors import DataError, ParameterError
 from ..recording import Annotation
+from ..sources import Source, open_source
 from ..splits import Split, official_split
-
-if TYPE_CHECKING:
-    from ..sources import Source
-    from ..windows import Window
+from ..windows import Window, make_windows, whole_window
 
 
 @dataclass(frozen=True)
@@ -153,8 +150,6 @@ class DatasetIndex:
         list of Window
             Each carries its item's label (or annotation label), group and path.
         """
-        from ..windows import make_windows, whole_window
-
         choice("on_error", on_error, ("raise", "skip"))
         out: list[Window] = []
         bad: list[str] = []
@@ -212,8 +207,6 @@ def open_item(item: Item) -> Source:
     DataError
         A missing, unreadable or corrupt file, or a rate-less file without a rate.
     """
-    from ..sources import open_source
-
     rec = open_source(item.path, sample_rate=item.sample_rate)
     if item.annotations and not getattr(rec, "annotations", None):
         try:

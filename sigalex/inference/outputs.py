@@ -35,7 +35,7 @@ from typing import Protocol
 import numpy as np
 
 from .._files import write_tsv
-from ..annotations import events_file_name, recording_key
+from ..annotations import events_file_name, recording_key, write_events_tsv
 from ..recording import Annotation
 from .predictor import FileResult, Prediction
 
@@ -162,8 +162,6 @@ class EventsFiles:
     files of recordings no longer in the results are removed."""
 
     def write(self, context: OutputContext, parts: list[dict], state: dict) -> None:
-        from ..annotations import write_events_tsv
-
         state["events"] = {}
         if context.positive_class is None:
             return

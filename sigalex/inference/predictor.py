@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .._checks import resolve_device
+from ..checkpoint import load_checkpoint, load_model
 from ..errors import ParameterError
 from ..models.net import SignalClassifier
 from ..recording import Annotation
@@ -192,8 +193,6 @@ class Predictor:
         ParameterError
             Bad ``device`` or ``batch_size``.
         """
-        from ..checkpoint import load_checkpoint, load_model
-
         ckpt = load_checkpoint(path)
         pred = cls(load_model(ckpt), device=device, batch_size=batch_size, compile=compile)
         pred.checkpoint = Path(path)

@@ -17,6 +17,8 @@ from typing import cast
 
 import numpy as np
 
+from .. import datasets
+from .. import splits as S
 from ..config import Config
 from ..errors import ConfigError, DataError, ParameterError
 from ..metrics import positive_class_of
@@ -80,8 +82,6 @@ class PreparedData:
 
 
 def _index(cfg: Config):
-    from .. import datasets
-
     return datasets.from_config(cfg)
 
 
@@ -92,8 +92,6 @@ def _make_splits(
     groups: np.ndarray,
     recordings: np.ndarray,
 ):
-    from .. import splits as S
-
     e = cfg.eval
     by = index.group_by
     try:
@@ -143,8 +141,6 @@ def _carve_val(split, targets, groups, recordings, e, by):
     training (FSDD's official split tests every speaker), validation is carved by recording
     instead: holding out a whole speaker there would drop one the test set still scores.
     """
-    from .. import splits as S
-
     if len(split.val) or e.val_fraction == 0:
         return split
     train = split.train

@@ -8,11 +8,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .. import plots
 from .._files import write_tsv
 from ..checkpoint import load_checkpoint
 from ..errors import ParameterError
 from ..metrics import aggregate_by, classification_metrics, roc_curves
 from ..models.spec import ModelSpec
+from ..render import to_uint8
 from ..windows import Window
 from .data import window_dataset
 from .trainer import Trainer
@@ -47,8 +49,6 @@ def write_test_predictions(path: Path, trainer: Trainer, y: np.ndarray, p: np.nd
 
 def finish_fold(trainer: Trainer, fold_dir: Path) -> dict:
     """Test the fold's best checkpoint; write its predictions, metrics' plots; return metrics."""
-    from .. import plots
-
     best = load_checkpoint(fold_dir / "checkpoint.pt")
     trainer.model.network.load_state_dict(best.state_dict)
     y, p, loss = trainer.predict(trainer.test_loader)
@@ -99,9 +99,6 @@ def recording_metrics(trainer: Trainer, y: np.ndarray, p: np.ndarray) -> dict | 
 
 def plot_examples(trainer: Trainer, y: np.ndarray, p: np.ndarray, path: Path) -> None:
     """A grid of test images per class, as the network saw them, with its predictions."""
-    from .. import plots
-    from ..render import to_uint8
-
     per_class = trainer.cfg.output.examples_per_class
     chosen = []
     for c in range(len(trainer.data.classes)):
