@@ -104,3 +104,93 @@ def _load_failure(exc: Exception) -> str:
     m = re.search(r"WeightsUnpickler error: (.*?)(?: Check the documentation|$)", text)
     detail = m.group(1).strip() if m else text[:200]
     return f"corrupt or unreadable checkpoint ({detail})"
+
+
+class FolderLock:
+    """An exclusive lock on an output folder: ``<folder>/.sigalex.lock``, created with
+    ``O_EXCL`` and holding who took it (pid, host, time, command).
+
+    A second holder is refused with a :class:`~sigalex.errors.DataError` naming the first. A
+    lock left by a process that is gone (same host, pid no longer running) is taken over. The
+    lock file is removed on exit, also after an error or Ctrl-C.
+    """
+
+    def __init__(self, folder, what: str, *, name: str = ".sigalex.lock"):
+        self.folder, self.what = Path(folder), what
+        self.path = self.folder / name
+        self.taken_over: dict | None = None
+
+    def _holder(self) -> dict:
+        import json
+
+        try:
+            holder = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return holder if isinstance(holder, dict) else {}
+
+    @staticmethod
+    def _gone(holder: dict) -> bool:
+        import socket
+
+        pid = holder.get("pid")
+        if holder.get("host") != socket.gethostname() or not isinstance(pid, int):
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    def __enter__(self) -> FolderLock:
+        import json
+        import socket
+        import time
+
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataError(
+                f"{self.folder}: cannot create the output folder ({exc.strerror})"
+            ) from None
+        me = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "what": self.what,
+        }
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                holder = self._holder()
+                if self._gone(holder):
+                    self.taken_over = holder
+                    self.path.unlink(missing_ok=True)
+                    continue
+                raise DataError(
+                    f"{self.folder} is in use by {holder.get('what', 'another sigalex run')} "
+                    f"(pid {holder.get('pid', '?')} on {holder.get('host', '?')}, since "
+                    f"{holder.get('started', '?')}); wait for it, choose another output folder, "
+                    f"or delete {self.path} if that run is gone"
+                ) from None
+            except OSError as exc:
+                raise DataError(f"{self.folder}: cannot write there ({exc.strerror})") from None
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(me, fh)
+            return self
+        raise DataError(f"{self.path}: could not take the lock")  # pragma: no cover - a race
+
+    def __exit__(self, *exc) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def remove_stale_temporaries(folder) -> list[Path]:
+    """Delete the temporary files :func:`atomic_path` leaves when a process is killed mid-write
+    (``.<name>.<pid>.<id>.tmp``) under ``folder``; returns them."""
+    stale = [p for p in Path(folder).rglob(".*.tmp") if p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale

@@ -123,7 +123,7 @@ def test_training_and_prediction_cut_the_same_windows(eeg, tmp_path):
     recording = data.windows[0].recording
     mine = [i for i, w in enumerate(data.windows) if w.recording == recording]
     train_x = torch.stack([window_dataset(data, np.array(mine))[k][0] for k in range(len(mine))])
-    opened = predictor.open(recording)
+    (opened,) = predictor.open(recording)
     blocks = list(read_windows(opened, data.spec, 4))
     pred_x = np.concatenate([b[0] for b in blocks])
     starts = np.concatenate([b[1] for b in blocks])

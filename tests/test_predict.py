@@ -129,10 +129,11 @@ def _same_windows(a: Path, b: Path) -> None:
     ha, ra = _tsv(a)
     hb, rb = _tsv(b)
     assert ha == hb and len(ra) == len(rb)
+    n = len(WINDOW_COLUMNS)
     for x, y in zip(ra, rb, strict=True):
-        assert [x[k] for k in ha[:4]] == [y[k] for k in hb[:4]]
+        assert [x[k] for k in ha[:n]] == [y[k] for k in hb[:n]]
         np.testing.assert_allclose(
-            [float(x[k]) for k in ha[4:]], [float(y[k]) for k in hb[4:]], atol=1e-5
+            [float(x[k]) for k in ha[n:]], [float(y[k]) for k in hb[n:]], atol=1e-5
         )
 
 
@@ -179,8 +180,8 @@ def test_predictor_rebuilds_from_checkpoint_alone(detector):
     np.testing.assert_allclose(pred.probabilities.sum(1), 1, atol=1e-5)
     assert pred.predicted[3] == "seizure" and pred.predicted[0] == "background"  # 12-16 s vs 0-4 s
     rows = pred.records()
-    assert list(rows[0]) == ["recording", "start_s", "end_s", "predicted", "prob_background",
-                             "prob_seizure"]  # fmt: skip
+    assert list(rows[0]) == ["recording", "channel", "start_s", "end_s", "predicted",
+                             "prob_background", "prob_seizure"]  # fmt: skip
 
 
 def test_lazy_edf_equals_in_memory_and_batching_across_files(detector, tmp_path):

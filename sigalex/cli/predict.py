@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..errors import ParameterError
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -12,9 +14,9 @@ def add_parser(sub) -> None:
         help="classify recordings with a trained checkpoint, writing TSV results",
         description="Classify every input recording with a checkpoint from 'sigalex run': the "
         "model's window slides over the whole recording, cut as in training. Writes into --out: "
-        "windows.tsv (recording, start_s, end_s, predicted, prob_<class>...), recordings.tsv "
-        "(recording, status, duration_s, sample_rate, n_windows, label, confidence, n_events, "
-        "events_file, notes), events/<stem>_events.tsv for models with a positive class "
+        "windows.tsv (recording, channel, start_s, end_s, predicted, prob_<class>...), recordings.tsv "
+        "(recording, channel, status, duration_s, sample_rate, n_windows, label, confidence, "
+        "n_events, events_file, notes), events/<stem>_events.tsv for models with a positive class "
         "(BIDS/SzCORE: onset, duration, eventType, confidence, channels, recordingDuration), "
         "errors.tsv (recording, reason) and summary.json. Every file is written atomically.",
         epilog="Exit status: 0 every input was classified; 3 some inputs failed (see "
@@ -53,6 +55,13 @@ def add_parser(sub) -> None:
         "--sample-rate", type=float, help="Hz of .txt/.csv/.npy inputs (default: the model's)"
     )
     p.add_argument(
+        "--channels",
+        choices=("mean", "each"),
+        help="a single-channel model on multichannel recordings: average the channels (mean) or "
+        "classify every channel on its own (each: rows and events per channel); without it, "
+        "such a recording is an error naming both channel counts",
+    )
+    p.add_argument(
         "--resume",
         action="store_true",
         help="skip recordings already classified in --out by the same checkpoint",
@@ -65,14 +74,35 @@ def add_parser(sub) -> None:
     p.set_defaults(func=main)
 
 
+def _check(args) -> None:
+    """Values argparse accepts but no run can use: errors that name the flag."""
+    for flag, value, low in (
+        ("--sample-rate", args.sample_rate, 0.0),
+        ("--stride-s", args.stride_s, 0.0),
+    ):
+        if value is not None and not low < value < float("inf"):
+            raise ParameterError(f"{flag} {value:g}: must be a positive number")
+    if args.batch_size < 1:
+        raise ParameterError(f"--batch-size {args.batch_size}: must be a positive integer")
+    if not 0 <= args.threshold <= 1:
+        raise ParameterError(f"--threshold {args.threshold:g}: must be a probability in [0, 1]")
+    for flag, value in (
+        ("--min-duration-s", args.min_duration_s),
+        ("--merge-gap-s", args.merge_gap_s),
+    ):
+        if not 0 <= value < float("inf"):
+            raise ParameterError(f"{flag} {value:g}: must be a number of seconds >= 0")
+
+
 def main(args) -> int:
     from ..inference import predict_to_dir
 
+    _check(args)
     summary = predict_to_dir(
         args.checkpoint, args.inputs, args.out, batch_size=args.batch_size, device=args.device,
         threshold=args.threshold, min_duration_s=args.min_duration_s,
         merge_gap_s=args.merge_gap_s, stride_s=args.stride_s, resume=args.resume,
-        sample_rate=args.sample_rate, compile=args.compile,
+        sample_rate=args.sample_rate, compile=args.compile, channels=args.channels,
     )  # fmt: skip
     run = summary["this_run"]
     print(

@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,13 +40,15 @@ from ..annotations import events_file_name, recording_key, write_events_tsv
 from ..recording import Annotation
 from .predictor import FileResult, Prediction
 
-WINDOW_COLUMNS = ("recording", "start_s", "end_s", "predicted")
+WINDOW_COLUMNS = ("recording", "channel", "start_s", "end_s", "predicted")
 """First columns of ``windows.tsv``; ``prob_<class>`` follows for every class."""
 RECORDING_COLUMNS = (
-    "recording", "status", "duration_s", "sample_rate", "n_windows", "label", "confidence",
-    "n_events", "events_file", "notes",
+    "recording", "channel", "status", "duration_s", "sample_rate", "n_windows", "label",
+    "confidence", "n_events", "events_file", "notes",
 )  # fmt: skip
 ERROR_COLUMNS = ("recording", "reason")
+RESULT_FILES = ("windows.tsv", "recordings.tsv", "errors.tsv")
+"""The tables :data:`DEFAULT_SINKS` write (``events/`` and ``summary.json`` besides)."""
 BACKGROUND_EVENT = "bckg"
 
 
@@ -53,9 +56,10 @@ BACKGROUND_EVENT = "bckg"
 # Parts
 
 
-def part_key(recording: str) -> str:
-    """The file name of a recording's part: a hash of its real path."""
-    return hashlib.sha1(os.path.realpath(recording).encode()).hexdigest()[:16]
+def part_key(recording: str, channel: str | None = None) -> str:
+    """The file name of a recording's part: a hash of its real path (and channel)."""
+    text = os.path.realpath(recording) + ("" if channel is None else f"\0{channel}")
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
 def read_parts(parts_dir: Path) -> dict[str, dict]:
@@ -71,12 +75,14 @@ def read_parts(parts_dir: Path) -> dict[str, dict]:
     return out
 
 
-def part_of(result: FileResult, name: str, checkpoint_sha: str) -> dict:
-    """A result as a part (plain JSON values)."""
+def part_of(result: FileResult, name: str, checkpoint_sha: str, channels: str | None) -> dict:
+    """A result as a part (plain JSON values); ``channels`` is the run's channel mapping."""
     part: dict[str, object] = {
         "recording": name,
+        "channel": result.prediction.channel if result.prediction is not None else None,
         "path": os.path.realpath(result.path),
         "checkpoint": checkpoint_sha,
+        "channels": channels,
     }
     if result.ok:
         pred = result.prediction
@@ -103,7 +109,7 @@ def prediction_of(part: dict, classes: Sequence[str], positive_class: str | None
         np.asarray(part["end_s"], dtype=np.float64),
         np.asarray(part["probabilities"], dtype=np.float32).reshape(-1, len(classes)),
         float(part["duration_s"]), positive_class, part.get("sample_rate"),
-        list(part.get("notes") or []),
+        list(part.get("notes") or []), part.get("channel"),
     )  # fmt: skip
 
 
@@ -111,11 +117,17 @@ def prediction_of(part: dict, classes: Sequence[str], positive_class: str | None
 # Tables
 
 
+def _safe(name: str) -> str:
+    """A name fit for a file name: Unicode kept (NFC), path separators and control
+    characters replaced (``patient_Müller`` stays ``patient_Müller``)."""
+    return re.sub(r"[\x00-\x1f\x7f/\\]+", "_", unicodedata.normalize("NFC", name)).strip() or "_"
+
+
 def events_stem(recording: str) -> str:
     """The name an events file is matched by (:func:`sigalex.annotations.recording_key`:
     ``sub-01_run-01_eeg.edf`` → ``sub-01_run-01``), as ``sigalex score`` pairs references and
-    hypotheses; characters unsafe in file names replaced."""
-    return re.sub(r"[^A-Za-z0-9_.+-]+", "_", recording_key(recording)) or "recording"
+    hypotheses; Unicode kept, path separators and control characters replaced."""
+    return _safe(recording_key(recording))
 
 
 @dataclass
@@ -149,8 +161,9 @@ class WindowsTable:
                     continue
                 probs = np.asarray(p["probabilities"], dtype=np.float64).reshape(-1, len(classes))
                 best = probs.argmax(1) if len(probs) else []
+                name, channel = p["recording"], p.get("channel")
                 for s, e, k, row in zip(p["start_s"], p["end_s"], best, probs, strict=True):
-                    yield [p["recording"], float(s), float(e), classes[k], *map(float, row)]
+                    yield [name, channel, float(s), float(e), classes[k], *map(float, row)]
 
         columns = [*WINDOW_COLUMNS, *(f"prob_{c}" for c in classes)]
         write_tsv(context.out / "windows.tsv", columns, rows())
@@ -166,9 +179,15 @@ class EventsFiles:
         if context.positive_class is None:
             return
         ok = [p for p in parts if p["status"] == "ok"]
-        counts: dict[str, int] = {}
+        paths: dict[str, set[str]] = {}  # stem → the recordings (paths) that have it
         for p in ok:
-            counts[events_stem(p["recording"])] = counts.get(events_stem(p["recording"]), 0) + 1
+            paths.setdefault(events_stem(p["recording"]), set()).add(p["path"])
+        files = {}  # recording path → its stem, made unique across recordings
+        for p in ok:
+            stem = events_stem(p["recording"])
+            if len(paths[stem]) > 1:
+                stem = f"{stem}__{part_key(p['path'])[:8]}"
+            files[p["path"]] = stem
         events_dir = context.out / "events"
         written = set()
         for p in ok:
@@ -177,14 +196,15 @@ class EventsFiles:
                 threshold=context.threshold, min_duration_s=context.min_duration_s,
                 merge_gap_s=context.merge_gap_s,
             )  # fmt: skip
-            stem = events_stem(p["recording"])
-            if counts[stem] > 1:
-                stem = f"{stem}__{part_key(p['path'])[:8]}"
+            stem = files[p["path"]]
+            if pred.channel is not None:
+                stem = f"{stem}_ch-{_safe(pred.channel)}"
             name = events_file_name(stem)
-            rows = events or [Annotation(0.0, pred.duration_s, BACKGROUND_EVENT, (), None)]
+            channels = () if pred.channel is None else (pred.channel,)
+            rows = events or [Annotation(0.0, pred.duration_s, BACKGROUND_EVENT, channels, None)]
             write_events_tsv(events_dir / name, rows, recording_duration_s=pred.duration_s)
             written.add(name)
-            state["events"][p["recording"]] = (len(events), f"events/{name}")
+            state["events"][(p["recording"], pred.channel)] = (len(events), f"events/{name}")
         if events_dir.is_dir():
             for stale in events_dir.glob("*_events.tsv"):
                 if stale.name not in written:
@@ -200,18 +220,18 @@ class RecordingsTable:
         rows = []
         for p in parts:
             if p["status"] != "ok":
-                rows.append([p["recording"], "error", *failed, p.get("reason")])
+                rows.append([p["recording"], None, "error", *failed, p.get("reason")])
                 continue
             pred = prediction_of(p, context.classes, context.positive_class)
-            n_events, events_file = events.get(p["recording"], (None, None))
+            n_events, events_file = events.get((p["recording"], pred.channel), (None, None))
             rows.append(
                 [
-                    p["recording"], "ok", float(pred.duration_s), pred.sample_rate,
+                    p["recording"], pred.channel, "ok", float(pred.duration_s), pred.sample_rate,
                     pred.n_windows, pred.label, pred.confidence, n_events, events_file,
                     "; ".join(pred.notes) or None,
                 ]
             )  # fmt: skip
-        rows += [[name, "error", *failed, reason] for name, reason in context.extra_errors]
+        rows += [[name, None, "error", *failed, reason] for name, reason in context.extra_errors]
         write_tsv(context.out / "recordings.tsv", RECORDING_COLUMNS, rows)
 
 
@@ -251,6 +271,7 @@ __all__ = [
     "DEFAULT_SINKS",
     "ERROR_COLUMNS",
     "RECORDING_COLUMNS",
+    "RESULT_FILES",
     "WINDOW_COLUMNS",
     "ErrorsTable",
     "EventsFiles",

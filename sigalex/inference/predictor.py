@@ -8,6 +8,7 @@ training, fitted whole), at the recording's rate, resampled and fitted to the mo
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -46,7 +47,10 @@ class Prediction:
     sample_rate : float or None
         Hz the recording was read at (before resampling to the model's rate).
     notes : list of str
-        What a user should know (an assumed sample rate, a recording padded to the window).
+        What a user should know (an assumed sample rate, a recording padded to the window,
+        flat windows).
+    channel : str or None
+        The one channel classified (``channels="each"``), else ``None``.
     """
 
     recording: str
@@ -58,6 +62,7 @@ class Prediction:
     positive_class: str | None = None
     sample_rate: float | None = None
     notes: list[str] = field(default_factory=list)
+    channel: str | None = None
 
     @property
     def n_windows(self) -> int:
@@ -92,17 +97,22 @@ class Prediction:
                 f"classes {self.classes} have no positive class: this model finds no events"
             )
         k = self.classes.index(self.positive_class)
-        return windows_to_events(
+        events = windows_to_events(
             self.start_s, self.end_s, self.probabilities[:, k], threshold=threshold,
             min_duration_s=min_duration_s, merge_gap_s=merge_gap_s, label=self.positive_class,
         )  # fmt: skip
+        if self.channel is None:
+            return events
+        return [dataclasses.replace(e, channels=(self.channel,)) for e in events]
 
     def records(self) -> list[dict]:
-        """One dict per window: ``recording, start_s, end_s, predicted, prob_<class>...``."""
+        """One dict per window: ``recording, channel, start_s, end_s, predicted,
+        prob_<class>...``."""
         out = []
         for i, name in enumerate(self.predicted):
             row = {
                 "recording": self.recording,
+                "channel": self.channel,
                 "start_s": float(self.start_s[i]),
                 "end_s": float(self.end_s[i]),
                 "predicted": name,
@@ -152,6 +162,11 @@ class Predictor:
         (5 s for AlexNet on a 2-core CPU, longer on CUDA) and the first batch of another size
         once more (3 s); afterwards the network alone was 1.04x as fast on that CPU. The same
         probabilities to float rounding.
+    channels : {None, "mean", "each"}
+        How a single-channel model meets a multichannel recording: not at all (``None``: an
+        error naming both channel counts), the channels averaged into one (``"mean"``), or every
+        channel classified on its own (``"each"``: one :class:`Prediction` per channel, the way
+        a single-channel model is used on multichannel EEG).
     """
 
     def __init__(
@@ -161,6 +176,7 @@ class Predictor:
         device=None,
         batch_size: int = 64,
         compile: bool = False,
+        channels: str | None = None,
     ):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ParameterError(f"{batch_size=} must be a positive integer")
@@ -171,6 +187,9 @@ class Predictor:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.spec = model.spec
+        if channels is not None:
+            self.spec.channel_plan([], mapping=channels)  # checks the mapping fits the model
+        self.channels = channels
         self.batch_size = batch_size
         if compile:
             self.model.compile_network()
@@ -180,10 +199,16 @@ class Predictor:
     # -- construction -----------------------------------------------------------------------
     @classmethod
     def from_checkpoint(
-        cls, path, *, device=None, batch_size: int = 64, compile: bool = False
+        cls,
+        path,
+        *,
+        device=None,
+        batch_size: int = 64,
+        compile: bool = False,
+        channels: str | None = None,
     ) -> Predictor:
         """Rebuild a predictor from a ``checkpoint.pt`` written by ``sigalex run``
-        (``compile``: see the class).
+        (``compile``, ``channels``: see the class).
 
         Raises
         ------
@@ -194,7 +219,10 @@ class Predictor:
             Bad ``device`` or ``batch_size``.
         """
         ckpt = load_checkpoint(path)
-        pred = cls(load_model(ckpt), device=device, batch_size=batch_size, compile=compile)
+        pred = cls(
+            load_model(ckpt), device=device, batch_size=batch_size, compile=compile,
+            channels=channels,
+        )  # fmt: skip
         pred.checkpoint = Path(path)
         pred.info = {
             "architecture": ckpt.spec.architecture,
@@ -257,8 +285,9 @@ class Predictor:
         *,
         name: str | None = None,
         stride_s: float | None = None,
-    ) -> OpenRecording:
-        """Open a recording for this model: its channels picked, its windows planned.
+    ) -> list[OpenRecording]:
+        """Open a recording for this model: its channels picked (one recording per channel with
+        ``channels="each"``), its windows planned.
 
         Raises
         ------
@@ -272,11 +301,20 @@ class Predictor:
         src = open_source(
             source, sample_rate=sample_rate, default_sample_rate=self.sample_rate, notes=notes
         )
-        rows, downmix = self.spec.channel_plan(src.channel_names, label)
-        if not downmix:
-            src = select_rows(src, rows)
+        groups = self.spec.channel_plan(src.channel_names, label, mapping=self.channels)
         plan = self.spec.plan(src.n_times, src.sample_rate, stride_s=stride_s, where=label)
-        return OpenRecording(label, src, downmix, plan, notes + list(plan.notes))
+        notes += list(plan.notes)
+        return [
+            OpenRecording(
+                label,
+                src if g.average else select_rows(src, g.rows),
+                g.average,
+                plan,
+                list(notes),
+                g.channel,
+            )
+            for g in groups
+        ]
 
     def predict(
         self,
@@ -304,6 +342,7 @@ class Predictor:
         Returns
         -------
         Prediction
+            With ``channels="each"`` use :meth:`predict_channels` (one per channel).
 
         Raises
         ------
@@ -312,19 +351,39 @@ class Predictor:
         ParameterError
             Bad array (NaN/inf, wrong shape), sample rate or stride.
         """
-        rec = self.open(source, sample_rate, name=name, stride_s=stride_s)
-        starts, ends, probs = [], [], []
-        for x, s, e in read_windows(rec, self.spec, self.batch_size):
-            probs.append(self.model.probabilities(torch.from_numpy(x)).cpu().numpy())
-            starts.append(s)
-            ends.append(e)
-        return self._prediction(rec, starts, ends, probs)
+        predictions = self.predict_channels(source, sample_rate, name=name, stride_s=stride_s)
+        if len(predictions) != 1:
+            raise ParameterError(
+                f"channels={self.channels!r} gives {len(predictions)} predictions, one per "
+                "channel: use predict_channels()"
+            )
+        return predictions[0]
+
+    def predict_channels(
+        self,
+        source,
+        sample_rate: float | None = None,
+        *,
+        name: str | None = None,
+        stride_s: float | None = None,
+    ) -> list[Prediction]:
+        """:meth:`predict`, one :class:`Prediction` per channel with ``channels="each"`` (one
+        in all with the other settings)."""
+        out = []
+        for rec in self.open(source, sample_rate, name=name, stride_s=stride_s):
+            starts, ends, probs = [], [], []
+            for x, s, e in read_windows(rec, self.spec, self.batch_size):
+                probs.append(self.model.probabilities(torch.from_numpy(x)).cpu().numpy())
+                starts.append(s)
+                ends.append(e)
+            out.append(self._prediction(rec, starts, ends, probs))
+        return out
 
     def _prediction(self, rec: OpenRecording, starts, ends, probs) -> Prediction:
         return Prediction(
             rec.name, self.classes, np.concatenate(starts), np.concatenate(ends),
             np.concatenate(probs), rec.duration_s, self.positive_class, rec.sample_rate,
-            list(rec.notes),
+            rec.all_notes(), rec.channel,
         )  # fmt: skip
 
     def predict_files(
@@ -337,7 +396,8 @@ class Predictor:
         prefetch: int = 2,
         on_batch: Callable[[int], None] | None = None,
     ) -> Iterator[FileResult]:
-        """Classify many files, batching windows across them; yields a result per file.
+        """Classify many files, batching windows across them; yields a result per file (per
+        file and channel with ``channels="each"``).
 
         Reading, channel picking and cutting run in a background thread, up to ``prefetch``
         batches ahead of the model (``0``: no thread). A file that cannot be read gives a
@@ -365,12 +425,22 @@ class Predictor:
         paths = [Path(p) for p in paths]
         names = [str(p) for p in paths] if names is None else list(names)
 
+        owner: dict[int, int] = {}  # stream index → file index (several with channels="each")
+
         def opened():
+            k = 0
             for i, path in enumerate(paths):
                 try:
-                    yield i, self.open(path, sample_rate, name=names[i], stride_s=stride_s)
+                    recordings = self.open(path, sample_rate, name=names[i], stride_s=stride_s)
                 except Exception as exc:  # reported per file by batches_across
-                    yield i, exc
+                    owner[k] = i
+                    yield k, exc
+                    k += 1
+                    continue
+                for rec in recordings:
+                    owner[k] = i
+                    yield k, rec
+                    k += 1
 
         events = batches_across(
             opened(), self.spec, self.batch_size, pin=self.device.type == "cuda"
@@ -403,13 +473,13 @@ class Predictor:
                     a = acc.pop(i)
                     pred = self._prediction(a["rec"], a["s"], a["e"], a["p"])
                     now = time.perf_counter()
-                    yield FileResult(paths[i], pred, None, now - started.pop(i, now))
+                    yield FileResult(paths[owner[i]], pred, None, now - started.pop(i, now))
                     next_start = now
                 elif event[0] == "error":
                     _, i, reason = event
                     acc.pop(i, None)
                     now = time.perf_counter()
-                    yield FileResult(paths[i], None, reason, now - started.pop(i, now))
+                    yield FileResult(paths[owner[i]], None, reason, now - started.pop(i, now))
                     next_start = now
         finally:
             close = getattr(events, "close", None)

@@ -16,13 +16,21 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .._files import atomic_write_text, sha256_file
+from .._files import FolderLock, atomic_write_text, remove_stale_temporaries, sha256_file
 from .._version import __version__
 from ..errors import DataError
 from ..runtime import device_name
 from .events import check_event_options
 from .inputs import find_inputs
-from .outputs import DEFAULT_SINKS, OutputContext, assemble, part_key, part_of, read_parts
+from .outputs import (
+    DEFAULT_SINKS,
+    RESULT_FILES,
+    OutputContext,
+    assemble,
+    part_key,
+    part_of,
+    read_parts,
+)
 from .predictor import Predictor
 
 EXIT_OK = 0
@@ -51,6 +59,7 @@ def predict_to_dir(
     sample_rate: float | None = None,
     progress: bool | None = None,
     compile: bool = False,
+    channels: str | None = None,
     sinks=DEFAULT_SINKS,
 ) -> dict:
     """``sigalex predict``: classify every input and write the output folder (module docs).
@@ -62,7 +71,9 @@ def predict_to_dir(
     inputs : sequence of str or path
         Files, folders (searched recursively for readable extensions) and glob patterns.
     out : path
-        Output folder (created). Without ``resume``, earlier results in it are replaced.
+        Output folder (created), locked while the run lasts (a second run into it is refused,
+        naming the first). Without ``resume``, earlier results in it are removed before any new
+        work starts.
     batch_size : int
         Windows per forward pass.
     device : str, optional
@@ -83,6 +94,9 @@ def predict_to_dir(
         Show a progress bar (default: when stderr is a terminal, or ``SIGALEX_PROGRESS=1``).
     compile : bool
         ``torch.compile`` the network (see :class:`Predictor`).
+    channels : {None, "mean", "each"}
+        How a single-channel model meets multichannel recordings (see :class:`Predictor`);
+        with ``"each"`` every channel gets its rows and its events file.
     sinks : sequence of Sink
         The writers of the output files (:data:`~sigalex.inference.outputs.DEFAULT_SINKS`).
 
@@ -94,18 +108,43 @@ def predict_to_dir(
     Raises
     ------
     DataError
-        Unreadable checkpoint; ``resume`` into results of another checkpoint; no inputs.
+        Unreadable checkpoint; an output folder in use by another run, or not writable;
+        ``resume`` into results of another checkpoint or channel mapping; no inputs.
     """
     check_event_options(threshold, min_duration_s, merge_gap_s)
-    started = time.perf_counter()
     checkpoint = Path(checkpoint)
     predictor = Predictor.from_checkpoint(
-        checkpoint, device=device, batch_size=batch_size, compile=compile
+        checkpoint, device=device, batch_size=batch_size, compile=compile, channels=channels
     )
-    sha = sha256_file(checkpoint)
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {out}: exists and is not a folder")
+    with FolderLock(out, f"sigalex predict --checkpoint {checkpoint}"):
+        return _predict_locked(
+            predictor, checkpoint, inputs, out, batch_size=batch_size, threshold=threshold,
+            min_duration_s=min_duration_s, merge_gap_s=merge_gap_s, stride_s=stride_s,
+            resume=resume, sample_rate=sample_rate, progress=progress, sinks=sinks,
+        )  # fmt: skip
+
+
+def _clear_results(out: Path) -> None:
+    """Remove the tables of an earlier run (before new work starts, so that a run killed midway
+    never leaves old tables that look complete and current)."""
+    for name in (*RESULT_FILES, "summary.json"):
+        (out / name).unlink(missing_ok=True)
+    for folder, pattern in (("events", "*_events.tsv"), ("parts", "*.json")):
+        for old in (out / folder).glob(pattern):
+            old.unlink()
+
+
+def _predict_locked(
+    predictor: Predictor, checkpoint: Path, inputs, out: Path, *, batch_size, threshold,
+    min_duration_s, merge_gap_s, stride_s, resume, sample_rate, progress, sinks,
+) -> dict:  # fmt: skip
+    started = time.perf_counter()
+    sha = sha256_file(checkpoint)
     parts_dir = out / "parts"
-    parts_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)
     if resume:
         parts = read_parts(parts_dir)
         foreign = [p for p in parts.values() if p.get("checkpoint") != sha]
@@ -115,19 +154,30 @@ def predict_to_dir(
                 f"{str(foreign[0].get('checkpoint'))[:12]}…, not {sha[:12]}… of {checkpoint}); "
                 "use another --out, or drop --resume to replace them"
             )
+        other = [p for p in parts.values() if p.get("channels") != predictor.channels]
+        if other:
+            raise DataError(
+                f"{out} holds results made with --channels {other[0].get('channels') or 'unset'}, "
+                f"not {predictor.channels or 'unset'}; use another --out, or drop --resume"
+            )
     else:
-        for old in parts_dir.glob("*.json"):
-            old.unlink()
+        _clear_results(out)
         parts = {}
+    parts_dir.mkdir(parents=True, exist_ok=True)
     files, problems = find_inputs(inputs)
     if not files and not problems:
         raise DataError("no inputs given")
+    complete = {p["path"] for p in parts.values() if p["status"] == "ok"}
+    complete -= {p["path"] for p in parts.values() if p["status"] != "ok"}
     todo, skipped = [], 0
     for f in files:
-        if resume and parts.get(part_key(str(f)), {}).get("status") == "ok":
+        if resume and os.path.realpath(f) in complete:
             skipped += 1
-        else:
-            todo.append(f)
+            continue
+        todo.append(f)
+        for key in [k for k, p in parts.items() if p["path"] == os.path.realpath(f)]:
+            parts.pop(key)  # redone from scratch
+            (parts_dir / f"{key}.json").unlink(missing_ok=True)
     from tqdm.auto import tqdm
 
     bar = tqdm(
@@ -147,7 +197,8 @@ def predict_to_dir(
         out, predictor.classes, predictor.positive_class, threshold, min_duration_s,
         merge_gap_s, list(problems),
     )  # fmt: skip
-    new_ok = new_failed = 0
+    ok_paths: set[str] = set()
+    failed_paths: set[str] = set()
     interrupted = False
     try:
         for result in predictor.predict_files(
@@ -155,12 +206,13 @@ def predict_to_dir(
             on_batch=on_batch,
         ):  # fmt: skip
             name = str(result.path)
-            part = part_of(result, name, sha)
-            atomic_write_text(parts_dir / f"{part_key(name)}.json", json.dumps(part))
-            parts[part_key(name)] = part
-            new_ok += result.ok
-            new_failed += not result.ok
-            bar.update(1)
+            part = part_of(result, name, sha, predictor.channels)
+            key = part_key(name, part["channel"])
+            atomic_write_text(parts_dir / f"{key}.json", json.dumps(part))
+            parts[key] = part
+            if name not in ok_paths | failed_paths:
+                bar.update(1)  # a file's first result (with --channels each, one per channel)
+            (ok_paths if result.ok else failed_paths).add(name)
     except KeyboardInterrupt:
         interrupted = True
         raise
@@ -169,7 +221,8 @@ def predict_to_dir(
         elapsed = time.perf_counter() - t0
         counts = assemble(context, parts, sinks)
         inputs_total = len(files) + len(problems)
-        failed_now = new_failed + len(problems)
+        failed_now = len(failed_paths) + len(problems)
+        new_ok = len(ok_paths - failed_paths)
         if interrupted:
             status = None
         elif failed_now == 0:
@@ -187,6 +240,7 @@ def predict_to_dir(
             "device": device_name(predictor.device),
             "batch_size": batch_size,
             "compiled": predictor.compiled,
+            "channels": predictor.channels,
             "stride_s": stride_s if stride_s is not None else predictor.spec.default_stride_s,
             "events": {
                 "threshold": threshold,

@@ -36,11 +36,17 @@ class OpenRecording:
     source : sigalex.sources.Source
         With the model's channels selected (in the model's order).
     downmix : bool
-        Average the channels into one (a single-channel model on multichannel data).
+        Average the channels into one (``channels="mean"``: a single-channel model on
+        multichannel data).
     plan : WindowPlan
         The windows to classify.
     notes : list of str
         What a user should know about this recording (an assumed rate, padding).
+    channel : str or None
+        The one channel classified (``channels="each"``), else ``None``.
+    flat_s : list of float
+        Starts (s) of windows found constant (a disconnected or saturated channel gives
+        confident nonsense): filled while the windows are read.
     """
 
     name: str
@@ -48,6 +54,19 @@ class OpenRecording:
     downmix: bool
     plan: WindowPlan
     notes: list[str] = field(default_factory=list)
+    channel: str | None = None
+    flat_s: list[float] = field(default_factory=list)
+
+    def all_notes(self) -> list[str]:
+        """:attr:`notes`, plus the flat windows once read."""
+        if not self.flat_s:
+            return list(self.notes)
+        n = len(self.flat_s)
+        return [
+            *self.notes,
+            f"{n} of {self.plan.n_windows} window(s) flat (constant signal), first at "
+            f"{self.flat_s[0]:.6g} s: their answers mean nothing",
+        ]
 
     @property
     def sample_rate(self) -> float:
@@ -90,6 +109,9 @@ def read_windows(
         if rec.downmix:
             span = span.mean(0, keepdims=True)
         x = cut(span, starts - a, plan.length)
+        flat = np.ptp(x, axis=-1).max(axis=-1) == 0
+        if flat.any():
+            rec.flat_s.extend((starts[flat] / rec.sample_rate).tolist())
         try:
             x = spec.conform(x, rec.sample_rate, plan)
         except DataError as exc:

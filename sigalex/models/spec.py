@@ -29,6 +29,29 @@ def _is_generic(names: Sequence[str]) -> bool:
     return all(_GENERIC.fullmatch(n) for n in names)
 
 
+CHANNEL_MAPPINGS = ("each", "mean")
+"""How a multichannel recording meets a single-channel model (:meth:`ModelSpec.channel_plan`)."""
+
+
+@dataclass(frozen=True)
+class ChannelGroup:
+    """Rows of a recording that become one input of the model.
+
+    Attributes
+    ----------
+    rows : list of int
+        The recording's rows, in the model's channel order.
+    average : bool
+        Average the rows into one channel (``channels="mean"``).
+    channel : str or None
+        The channel's name when each channel is classified on its own (``channels="each"``).
+    """
+
+    rows: list[int]
+    average: bool = False
+    channel: str | None = None
+
+
 @dataclass(frozen=True)
 class WindowPlan:
     """The windows a model classifies in one recording, in the recording's own samples.
@@ -224,36 +247,60 @@ class ModelSpec:
             raise DataError(f"{exc} (windows.fit = {plan.fit!r})") from None
 
     # -- channels -------------------------------------------------------------------------------
-    def channel_plan(self, names: Sequence[str], where: str = "") -> tuple[list[int], bool]:
-        """``(rows to keep, average them into one)`` for a recording with channels ``names``.
+    def channel_plan(
+        self, names: Sequence[str], where: str = "", *, mapping: str | None = None
+    ) -> list[ChannelGroup]:
+        """How a recording with channels ``names`` meets the model: one or more groups of rows.
 
         The model's channels are picked by name (case-insensitively) when it has real names;
-        a recording with generic names (a ``.npy``) and the right count is taken by position;
-        a single-channel model averages a multichannel recording.
+        a recording with generic names (a ``.npy``) and the right count is taken by position.
+        A single-channel model meets a multichannel recording only as the user says
+        (``mapping``): ``"mean"`` averages the channels into one, ``"each"`` classifies every
+        channel on its own (one group per channel, named).
 
         Raises
         ------
         DataError
-            The recording lacks the model's channels or has another count.
+            The recording lacks the model's channels, has another count, or has several channels
+            for a single-channel model without a ``mapping``.
+        ParameterError
+            An unknown ``mapping``, or one given to a multichannel model.
         """
+        if mapping is not None and mapping not in CHANNEL_MAPPINGS:
+            raise ParameterError(
+                f"channels={mapping!r} must be one of {', '.join(CHANNEL_MAPPINGS)}"
+            )
+        if mapping is not None and self.n_channels != 1:
+            raise ParameterError(
+                f"channels={mapping!r} maps a multichannel recording onto a single-channel model; "
+                f"this model takes {self.n_channels} channels, picked by name"
+            )
         names = list(names)
         prefix = f"{where}: " if where else ""
+        if mapping == "each":
+            return [ChannelGroup([i], channel=name) for i, name in enumerate(names)]
+        if mapping == "mean":
+            return [ChannelGroup(list(range(len(names))), average=len(names) > 1)]
         if self.channel_names and not _is_generic(self.channel_names):
             lower = {n.lower(): i for i, n in reversed(list(enumerate(names)))}
             missing = [c for c in self.channel_names if c.lower() not in lower]
             if not missing:
-                return [lower[c.lower()] for c in self.channel_names], False
+                return [ChannelGroup([lower[c.lower()] for c in self.channel_names])]
             if not (_is_generic(names) and len(names) == self.n_channels):
                 raise DataError(
                     f"{prefix}lacks the model's channel(s) {', '.join(missing)} "
                     f"(it has: {', '.join(names) or 'none'})"
                 )
         if len(names) == self.n_channels:
-            return list(range(len(names))), False
+            return [ChannelGroup(list(range(len(names))))]
         if self.n_channels == 1:
-            return list(range(len(names))), True
+            raise DataError(
+                f"{prefix}{len(names)} channels, and the model takes 1: choose --channels mean "
+                '(average them into one, channels="mean") or --channels each (classify every '
+                'channel on its own, channels="each")'
+            )
         raise DataError(
-            f"{prefix}{len(names)} channel(s) ({', '.join(names)}); the model expects "
+            f"{prefix}{len(names)} channel(s) ({', '.join(names)}); the model takes "
             f"{self.n_channels}"
         )
 
@@ -265,4 +312,4 @@ class ModelSpec:
         return out
 
 
-__all__ = ["ModelSpec", "WindowPlan"]
+__all__ = ["CHANNEL_MAPPINGS", "ChannelGroup", "ModelSpec", "WindowPlan"]
