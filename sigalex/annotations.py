@@ -430,9 +430,20 @@ def read_events_tsv(path) -> list[Annotation]:
     Raises
     ------
     DataError
-        Missing file, missing column, or a value that is not a number (naming the line).
+        Missing file, a file that is not UTF-8 text (an EDF given for its events), a missing
+        column, a row with fewer cells than the header (a file cut short), or a value that is
+        not a number (naming the line).
     """
     path = _existing(path)
+    try:
+        return _read_events_rows(path)
+    except UnicodeDecodeError:
+        raise DataError(
+            f"{path}: not a UTF-8 text events file (a recording? give its _events.tsv)"
+        ) from None
+
+
+def _read_events_rows(path: Path) -> list[Annotation]:
     with open(path, encoding="utf-8", newline="") as fh:
         rows = csv.reader(fh, delimiter="\t")
         header = next(rows, None)
@@ -447,6 +458,11 @@ def read_events_tsv(path) -> list[Annotation]:
         for lineno, row in enumerate(rows, 2):
             if not any(cell.strip() for cell in row):
                 continue
+            if len(row) < len(header):
+                raise DataError(
+                    f"{path}:{lineno}: {len(row)} of {len(header)} columns (the file is cut "
+                    "short, or a cell holds a tab)"
+                )
 
             def cell(name: str, row=row) -> str:
                 i = col.get(name)

@@ -135,6 +135,7 @@ class OutputConfig:
     dir: str = "runs"
     name: str = ""  # default: the recipe's file name
     examples_per_class: int = 6
+    keep_last: bool = False  # keep last.pt (optimiser and resume state) after a finished run
 
 
 @dataclass(frozen=True)

@@ -170,7 +170,7 @@ class RawRecording:
                 if raw.annotations.orig_time is not None
                 else float(a["onset"]),
                 float(a["duration"]),
-                str(a["description"]),
+                str(a["description"]).strip("\x00"),
                 tuple(a.get("ch_names", ()) or ()),
             )
             for a in raw.annotations
@@ -268,9 +268,23 @@ class EdfRecording(RawRecording):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                raw = read(path, preload=False, verbose="error")
+                try:
+                    raw = read(path, preload=False, verbose="error")
+                except Exception as exc:
+                    if "encoding" not in str(exc):
+                        raise
+                    # EDF+ annotations must be UTF-8, but older European exports write
+                    # Latin-1: read them so, and keep the signals.
+                    raw = read(path, preload=False, verbose="error", encoding="latin1")
+                    latin1 = True
+                else:
+                    latin1 = False
         except Exception as exc:
             raise DataError(f"{path}: not a readable {info['kind']} file: {exc}") from exc
+        if latin1:
+            warnings.warn(
+                f"{path}: the EDF+ annotations are not UTF-8; read as Latin-1", stacklevel=2
+            )
         super().__init__(raw, channels=channels, path=path)
 
     @staticmethod

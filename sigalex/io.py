@@ -81,8 +81,9 @@ def _checked(path: Path, data: np.ndarray) -> np.ndarray:
     data = np.asarray(data, dtype=np.float32)
     bad = ~np.isfinite(data)
     if bad.any():
-        idx = np.argwhere(bad)[0]
-        raise DataError(f"{path}: {int(bad.sum())} NaN/inf value(s), first at index {tuple(idx)}")
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = f"channel {idx[0]}, sample {idx[1]}" if len(idx) == 2 else f"sample {idx[0]}"
+        raise DataError(f"{path}: {int(bad.sum())} NaN/inf value(s), the first at {where}")
     return data
 
 
@@ -286,10 +287,15 @@ def load_recording(path, *, format: str | None = None, **options) -> Recording:
         raise DataError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty")
-    if fn is read_edf:
-        return fn(path, **options)
-    channels = options.pop("channels", None)
-    rec = fn(path, **options)
+    try:
+        if fn is read_edf:
+            return fn(path, **options)
+        channels = options.pop("channels", None)
+        rec = fn(path, **options)
+    except DataError:
+        raise
+    except OSError as exc:  # no read permission, a folder named like a file, an I/O error
+        raise DataError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     if channels is not None:
         try:
             rec = pick_rows(rec, select_channels(rec.channel_names, channels))

@@ -51,13 +51,22 @@ def colormap_lut(name: str, *, device=None, dtype=torch.float32) -> torch.Tensor
     return torch.from_numpy(_lut_numpy(name)).to(device=device, dtype=dtype)
 
 
+#: The largest image side accepted, in pixels (AlexNet takes 227; a 100000-pixel side would
+#: fill memory before failing).
+MAX_SIZE = 4096
+
+
 def _size(size) -> tuple[int, int]:
     if isinstance(size, (tuple, list)):
         if len(size) != 2:
             raise ParameterError(f"size={size!r} must be an int or (height, width)")
-        return positive_int("size", size[0], minimum=2), positive_int("size", size[1], minimum=2)
-    s = positive_int("size", size, minimum=2)
-    return s, s
+        sides = positive_int("size", size[0], minimum=2), positive_int("size", size[1], minimum=2)
+    else:
+        s = positive_int("size", size, minimum=2)
+        sides = s, s
+    if max(sides) > MAX_SIZE:
+        raise ParameterError(f"size={size!r}: at most {MAX_SIZE} pixels a side")
+    return sides
 
 
 def scale_map(

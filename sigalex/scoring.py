@@ -271,10 +271,11 @@ def score_files(reference, hypothesis, *, duration_s: float | None = None, **opt
     -------
     dict
         ``recordings`` (name → :func:`score_events` result, plus ``reference`` and
-        ``hypothesis`` paths), ``total`` (summed counts and their ratios), ``parameters`` and
-        ``missing_hypothesis`` (recordings scored as having no detections).
+        ``hypothesis`` paths), ``total`` (summed counts and their ratios), ``parameters``,
+        ``missing_hypothesis`` (recordings scored as having no detections) and ``notes``
+        (events that reach past a recording's end, never dropped without a word).
     """
-    results, missing = {}, []
+    results, missing, notes = {}, [], []
     for name, ref, hyp in pair_event_files(reference, hypothesis):
         ref_events = read_events_tsv(ref)
         hyp_events = read_events_tsv(hyp) if hyp is not None else []
@@ -293,6 +294,17 @@ def score_files(reference, hypothesis, *, duration_s: float | None = None, **opt
             )
             if not dur > 0:
                 raise DataError(f"{name}: cannot tell the recording's duration; pass duration_s")
+        for side, events in (("reference", ref_events), ("hypothesis", hyp_events)):
+            late = [
+                a for a in events
+                if (a.label or "").lower() not in BACKGROUND_TYPES and a.offset > dur + 1e-6
+            ]  # fmt: skip
+            if late:
+                notes.append(
+                    f"{name}: {len(late)} {side} event(s) reach past the recording's end "
+                    f"({dur:g} s; the first at {late[0].onset:g}-{late[0].offset:g} s): scored "
+                    "only up to the end; is the duration right?"
+                )
         r = score_events(ref_events, hyp_events, duration_s=dur, **options)
         r["reference"] = str(ref)
         r["hypothesis"] = None if hyp is None else str(hyp)
@@ -303,6 +315,7 @@ def score_files(reference, hypothesis, *, duration_s: float | None = None, **opt
         "total": _total(list(results.values())),
         "parameters": params,
         "missing_hypothesis": missing,
+        "notes": notes,
     }
 
 
@@ -349,6 +362,7 @@ def format_table(result: dict) -> str:
         lines.append(
             f"no hypothesis file (scored as no detections): {', '.join(result['missing_hypothesis'])}"
         )
+    lines += [f"note: {note}" for note in result.get("notes", [])]
     return "\n".join(lines)
 
 

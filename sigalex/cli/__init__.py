@@ -53,3 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes at exit
         return 141  # 128 + SIGPIPE, as the shell reports it
+    except OSError as exc:  # an output that cannot be written: the file and the reason
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"sigalex: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print("sigalex: error: out of memory; ask for smaller sizes or batches", file=sys.stderr)
+        return 1

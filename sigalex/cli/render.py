@@ -100,8 +100,12 @@ def main(args) -> int:
     )
     what = f"{args.method}, {data.shape[0]} channel(s), {data.shape[1] / rec.sample_rate:.2f} s"
     if images.ndim == 4:
-        for name, image in zip(rec.channel_names, images, strict=True):
-            safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+        taken: set[str] = set()
+        for k, (name, image) in enumerate(zip(rec.channel_names, images, strict=True)):
+            safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "channel"
+            if safe.lower() in taken:  # names that clean to the same text: keep every image
+                safe = f"{safe}-{k}"
+            taken.add(safe.lower())
             out = save_png(image, args.out.with_name(f"{args.out.stem}_{safe}{args.out.suffix}"))
             print(f"wrote {out}")
         print(f"{len(images)} images ({what})")

@@ -90,4 +90,8 @@ def validate_main(args) -> int:
     )
     for note in data.notes[:10]:
         print(f"  note: {note}")
+    if data.errors:
+        print(f"  {len(data.errors)} file(s) left out of the dataset:")
+        for file, reason in data.errors:
+            print(f"    {file}: {reason}")
     return 0

@@ -19,16 +19,23 @@ def find_inputs(inputs: Iterable[str | os.PathLike]) -> tuple[list[Path], list[t
         In input order (folder contents and glob matches sorted), duplicates removed.
     problems : list of (input, reason)
         Inputs that name nothing: a missing path, a pattern that matches no file, a folder
-        with no readable file.
+        with no readable file; and, in folders, dangling links and files that are not regular
+        files (pipes, sockets) with a readable extension.
     """
     exts = set(readable_extensions())
 
     def in_folder(folder: Path) -> list[Path]:
-        return sorted(
-            p
-            for p in folder.rglob("*")
-            if p.is_file() and p.suffix.lower() in exts and not p.name.startswith(".")
-        )
+        found = []
+        for p in sorted(folder.rglob("*")):
+            if p.suffix.lower() not in exts or p.name.startswith("."):
+                continue
+            if p.is_file():
+                found.append(p)
+            elif p.is_symlink() and not p.exists():
+                problems.append((str(p), "a dangling link: its target is missing"))
+            elif not p.is_dir():
+                problems.append((str(p), "not a regular file (a pipe, socket or device)"))
+        return found
 
     files: list[Path] = []
     problems: list[tuple[str, str]] = []
@@ -42,6 +49,10 @@ def find_inputs(inputs: Iterable[str | os.PathLike]) -> tuple[list[Path], list[t
             files += found
         elif path.is_file():
             files.append(path)
+        elif path.exists():
+            problems.append((text, "not a regular file (a pipe, socket or device)"))
+        elif path.is_symlink():
+            problems.append((text, "a dangling link: its target is missing"))
         elif glob.has_magic(text):
             found = []
             for match in sorted(glob.glob(text, recursive=True)):

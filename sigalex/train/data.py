@@ -47,6 +47,8 @@ class PreparedData:
     dataset_root : pathlib.Path
     notes : list of str
         Files left out and other warnings, for the run's log and metrics.
+    errors : list of (str, str)
+        The files left out of the dataset and why (``data_errors.tsv`` in a run directory).
     """
 
     windows: list[Window]
@@ -59,6 +61,7 @@ class PreparedData:
     opener: RecordingOpener
     dataset_root: Path
     notes: list[str]
+    errors: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
     @property
     def classes(self) -> list[str]:
@@ -246,7 +249,14 @@ def prepare_data(cfg: Config) -> PreparedData:
         opener=opener,
         dataset_root=Path(index.root),
         notes=notes,
+        errors=[_file_and_reason(line) for line in index.errors],
     )
+
+
+def _file_and_reason(line: str) -> tuple[str, str]:
+    """``"path: problem"`` (a dataset's error line) → ``(path, problem)``."""
+    file, sep, reason = line.partition(": ")
+    return (file, reason) if sep else ("", line)
 
 
 def window_dataset(data: PreparedData, indices: np.ndarray) -> WindowDataset:

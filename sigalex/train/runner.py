@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .. import _checks
-from .._files import atomic_write_text
+from .._files import FolderLock, atomic_write_text, remove_stale_temporaries, write_tsv
 from .._version import __version__
 from ..checkpoint import initial_model, load_checkpoint, resolve_parent
 from ..config import Config, load_config, to_toml
@@ -90,13 +90,20 @@ def new_run_dir(cfg: Config) -> Path:
     path, k = base, 1
     while path.exists():
         path, k = base.with_name(f"{base.name}-{k}"), k + 1
-    path.mkdir(parents=True)
+    try:
+        path.mkdir(parents=True)
+    except OSError as exc:
+        raise DataError(
+            f"output.dir = {cfg.output.dir!r}: cannot create {path} ({exc.strerror})"
+        ) from None
     return path
 
 
 def validate(cfg: Config) -> PreparedData:
     """Everything ``run`` checks before training: the parent checkpoint and its front end,
-    data, windows, split, the front end at the data's rate."""
+    data, windows, split, the front end at the data's rate. A read-only question: nothing is
+    downloaded and no folder is created (a missing dataset is reported, not fetched)."""
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, download=False))
     cfg, _ = resolve_parent(cfg)
     return _validated(cfg)
 
@@ -151,7 +158,7 @@ def _resume_states(run_dir: Path) -> dict:
     for k, folder in enumerate(_fold_dirs(run_dir)):
         if (folder / "last.pt").is_file():
             states[k] = load_checkpoint(folder / "last.pt")
-    if not states and not (run_dir / "last.pt").is_file():
+    if not states and not any((f / "metrics.json").is_file() for f in _fold_dirs(run_dir)):
         raise DataError(f"{run_dir}: no last.pt to resume from")
     return states
 
@@ -201,7 +208,25 @@ def run(
     states = _resume_states(Path(resume)) if resume is not None else {}
     data = _validated(cfg)
     run_dir = Path(resume) if resume is not None else new_run_dir(cfg)
+    with FolderLock(run_dir, f"sigalex run {cfg.output.name or 'run'}"):
+        remove_stale_temporaries(run_dir)  # a kill during a checkpoint save leaves one
+        return _run_in(run_dir, cfg, data, dev, parent, states, resume, evaluate_test, callbacks)
+
+
+def _forget_last(fold_dir: Path, cfg: Config) -> None:
+    """A finished fold needs no resume state: ``last.pt`` (the size of the model and its
+    optimiser, hundreds of MB for AlexNet) goes unless ``output.keep_last``."""
+    if not cfg.output.keep_last:
+        (fold_dir / "last.pt").unlink(missing_ok=True)
+
+
+def _run_in(run_dir, cfg, data, dev, parent, states, resume, evaluate_test, callbacks) -> RunResult:
     atomic_write_text(run_dir / "config.toml", to_toml(cfg))
+    if data.errors:
+        write_tsv(run_dir / "data_errors.tsv", ("file", "reason"), data.errors)
+        log.warning(
+            f"{len(data.errors)} file(s) left out of the dataset: see {run_dir / 'data_errors.tsv'}"
+        )
     folds = f" ({len(data.splits)} folds)" if len(data.splits) > 1 else ""
     log.info(
         f"run {run_dir}\n  data: {len(data.windows)} windows of {data.n_times} samples at "
@@ -256,6 +281,7 @@ def run(
             atomic_write_text(
                 fold_dir / "metrics.json", json.dumps(metrics, indent=2, default=_json_default)
             )
+            _forget_last(fold_dir, cfg)
         fold_metrics.append(metrics)
     if len(fold_metrics) == 1:
         final = dict(fold_metrics[0])
@@ -284,6 +310,7 @@ def run(
         data_notes=data.notes[:50],
     )
     atomic_write_text(run_dir / "metrics.json", json.dumps(final, indent=2, default=_json_default))
+    _forget_last(run_dir, cfg)
     log.info(f"wrote {run_dir / 'metrics.json'}")
     return RunResult(run_dir, final, checkpoints)
 
