@@ -307,6 +307,7 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(eeg, tmp_pa
             "epochs": 4, "time_shift_s": 1.0, "time_masks": 1, "freq_masks": 1,
             "early_stopping_patience": 3, "monitor": "accuracy",
         },
+        output={"keep_last": True},
     )  # fmt: skip
     straight = run(from_dict(recipe)).run_dir
     recipe["output"]["dir"] = str(tmp_path / "b")

@@ -89,12 +89,12 @@ def test_run_writes_a_complete_run_directory(recipe):
     assert {
         "config.toml",
         "checkpoint.pt",
-        "last.pt",
         "history.csv",
         "test_predictions.tsv",
         "metrics.json",
         "plots",
     } <= names
+    assert "last.pt" not in names  # a finished run keeps no resume state (output.keep_last)
     assert not [p for p in run_dir.rglob("*.tmp")]  # atomic writes leave no temporaries
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -155,7 +155,9 @@ def test_interrupted_run_resumes_from_last_epoch(recipe, monkeypatch, caplog):
 
     monkeypatch.setattr(Trainer, "train_epoch", original)
     assert run_recipe(resume=run_dir).run_dir == run_dir  # no recipe needed with resume
-    assert len(load_checkpoint(run_dir / "last.pt").training["history"]) == 2
+    assert len(load_checkpoint(run_dir / "checkpoint.pt").training["history"]) in (1, 2)
+    assert len((run_dir / "history.csv").read_text().strip().splitlines()) == 3
+    assert not (run_dir / "last.pt").exists()
     assert (run_dir / "metrics.json").is_file()
 
 

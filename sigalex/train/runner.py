@@ -32,6 +32,7 @@ from ..config import Config, load_config, to_toml
 from ..errors import ConfigError, DataError, ParameterError
 from ..metrics import summarise_folds
 from ..models.net import build_frontend
+from ..models.weights import build_network
 from ..runtime import device_name
 from .callbacks import Callback, default_callbacks
 from .data import PreparedData, prepare_data
@@ -108,7 +109,23 @@ def validate(cfg: Config) -> PreparedData:
     return _validated(cfg)
 
 
+def _check_image_size(cfg: Config) -> None:
+    """The network must take the recipe's images: a shape-only pass on the meta device."""
+    with torch.device("meta"):
+        network = build_network(cfg.model.architecture, num_classes=2)
+    size = cfg.render.size
+    try:
+        network(torch.zeros(1, 3, size, size, device="meta"))
+    except RuntimeError:
+        raise ConfigError(
+            f"render.size = {size} is too small for model.architecture = "
+            f"{cfg.model.architecture!r} (its pooling leaves nothing); use 67 or more (227: "
+            "AlexNet's own)"
+        ) from None
+
+
 def _validated(cfg: Config) -> PreparedData:
+    _check_image_size(cfg)
     data = prepare_data(cfg)
     frontend = build_frontend(cfg, data.sample_rate)
     frontend.transform.output_shape(data.n_times)
