@@ -112,4 +112,10 @@ def main(args) -> int:
     )
     if run["failed"]:
         print(f"see {args.out / 'errors.tsv'}", file=sys.stderr)
+    if summary["outputs"].get("with_notes"):
+        print(
+            f"{summary['outputs']['with_notes']} recording(s) have notes (an assumed sample rate, "
+            f"padding, flat windows): see the notes column of {args.out / 'recordings.tsv'}",
+            file=sys.stderr,
+        )
     return summary["exit_status"]

@@ -257,8 +257,10 @@ def assemble(context: OutputContext, parts: dict[str, dict], sinks=DEFAULT_SINKS
     for sink in sinks:
         sink.write(context, order, state)
     events = state.get("events", {})
+    noted = sum(bool(p.get("notes")) for p in order if p["status"] == "ok")
     return {
         "recordings": len(order) + len(context.extra_errors),
+        "with_notes": noted,
         "classified": sum(p["status"] == "ok" for p in order),
         "failed": state.get("failed", sum(p["status"] != "ok" for p in order)),
         "windows": state.get("windows"),
