@@ -13,6 +13,10 @@ The public API:
   :func:`grouped_split` and friends: honest splits. :mod:`sigalex.datasets`: dataset layouts,
   the registry and verified downloads; :mod:`sigalex.annotations`, :mod:`sigalex.preprocess`,
   :mod:`sigalex.synthetic`.
+- :class:`Predictor`: a trained checkpoint on whole recordings (files, Recordings, MNE ``Raw``
+  objects, arrays): :mod:`sigalex.inference`; training is :mod:`sigalex.train`, the checkpoint
+  format :mod:`sigalex.checkpoint`, the model unit :mod:`sigalex.models`. None of these is
+  imported by ``import sigalex`` (``Predictor`` on first use).
 - :func:`keep_freed_memory`: steadier, faster CPU batches (glibc malloc keeps freed memory; the
   ``sigalex`` command does this itself).
 """
