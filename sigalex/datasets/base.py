@@ -190,7 +190,8 @@ def report_bad_files(index: DatasetIndex, bad: list[str], *, stacklevel: int = 3
     index.errors.extend(bad)
     warnings.warn(
         f"{len(bad)} file(s) under {index.root} could not be used and were left out "
-        f"(first: {bad[0]}); the full list is in .errors",
+        f"(first: {bad[0]}); all of them are in the index's .errors, and sigalex run writes "
+        "them to data_errors.tsv",
         stacklevel=stacklevel,
     )
 
