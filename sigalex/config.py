@@ -278,8 +278,6 @@ def _coerce(key: str, value, annotation):
         return tuple(
             _coerce(f"{key}[{i}]", v, a) for i, (v, a) in enumerate(zip(value, args, strict=True))
         )
-    if origin in (typing.Union, types.UnionType):
-        raise ConfigError(f"{key}: unsupported type {annotation}")  # not used in sections
     raise ConfigError(f"{key}: unsupported type {annotation}")
 
 
@@ -356,17 +354,13 @@ def _transform_keys() -> dict[str, list[str]]:
 def _key_type(key: str):
     """The type a dimension's values take (``None``: a transform parameter, any type)."""
     section, _, name = key.partition(".")
-    sections = [s for s in _SECTION_TYPES if s not in ("output", "tune")]
-    if section in ("output", "tune"):
-        raise ConfigError(f'[tune] "{key}": [{section}] holds no hyperparameters')
+    sections = [s for s in _SECTION_TYPES if s not in ("output", "tune")]  # hyperparameters
     if section not in sections:
-        raise ConfigError(f"[tune] {_unknown(section, sections)} (in {key!r})")
-    cls = _SECTION_TYPES[section]
-    hints = (
-        {"method": str, **dict.fromkeys(_transform_keys())}
-        if cls is TransformConfig
-        else typing.get_type_hints(cls)
-    )
+        no = f"[{section}] holds no hyperparameters" if section in _SECTION_TYPES else None
+        raise ConfigError(f"[tune] {key!r}: {no or _unknown(section, sections)}")
+    hints = typing.get_type_hints(_SECTION_TYPES[section])
+    if section == "transform":
+        hints = {"method": str, **dict.fromkeys(_transform_keys())}
     if name not in hints:
         raise ConfigError(f"[tune] {_unknown(key, hints)}")
     return hints[name]
@@ -434,11 +428,8 @@ def _check_space(cfg: Config) -> None:
 
 def with_values(cfg: Config, values: Mapping[str, object]) -> Config:
     """The recipe with dotted keys set (``{"train.lr": 1e-3}``: one point of a search space),
-    checked as any recipe is; the result has no ``[tune]`` section.
-
-    A ``transform.method`` other than the recipe's drops the recipe's transform parameters the
-    new method does not take (``n_fft`` for ``cwt``).
-    """
+    checked as any recipe is, without ``[tune]``. Another ``transform.method`` drops the
+    recipe's transform parameters the new method does not take (``n_fft`` for ``cwt``)."""
     raw = to_dict(dataclasses.replace(cfg, tune=TuneConfig()))
     method = values.get("transform.method", cfg.transform.method)
     if method != cfg.transform.method and method in available_transforms():
@@ -495,10 +486,10 @@ def _check_consistency(cfg: Config) -> None:
             f"model.weights = {cfg.model.weights!r}: the 2012 paper network trains from scratch; "
             'set model.weights = "none"'
         )
-    if cfg.tune.heartbeat_s >= cfg.tune.grace_s or cfg.tune.seed < -1:
+    if (t := cfg.tune).heartbeat_s >= t.grace_s or t.seed < -1:
         raise ConfigError(
-            f"[tune] needs grace_s > heartbeat_s and seed >= -1; got grace_s = "
-            f"{cfg.tune.grace_s}, heartbeat_s = {cfg.tune.heartbeat_s}, seed = {cfg.tune.seed}"
+            f"tune.grace_s = {t.grace_s}, tune.heartbeat_s = {t.heartbeat_s}, tune.seed = "
+            f"{t.seed}: grace_s must exceed heartbeat_s, and seed be >= -1 (-1: unseeded)"
         )
     _check_space(cfg)
 
