@@ -367,7 +367,7 @@ def test_two_workers_share_one_study(tmp_path, eeg):
     number once, and one of them runs the final."""
     recipe = write_recipe(tmp_path, eeg)
     storage = f"journal:{tmp_path / 'study.log'}"
-    workers = [_worker(recipe, "--storage", storage, "--trials", "4") for _ in range(2)]
+    workers = [_worker(recipe, "--storage", storage, "--trials", "3") for _ in range(2)]
     outs = [w.communicate(timeout=240) for w in workers]
     for w, (_, err) in zip(workers, outs, strict=True):
         assert w.returncode == 0, err
@@ -380,7 +380,7 @@ def test_two_workers_share_one_study(tmp_path, eeg):
     numbers = [t.number for t in study.trials]
     assert len(numbers) == len(set(numbers))
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert 4 <= len(complete) <= 5  # one over when both start their last trial at once
+    assert 3 <= len(complete) <= 4  # one over when both start their last trial at once
     assert len(list((tmp_path / "tune" / "tiny").glob("final-*"))) == 1
     assert "final" in study.user_attrs.get("sigalex:final", {}).get("run_dir", "")
 
@@ -388,7 +388,7 @@ def test_two_workers_share_one_study(tmp_path, eeg):
 def test_a_killed_worker_leaves_its_trial_failed_and_retried(tmp_path, eeg, capsys):
     """SIGKILL mid-trial: the next worker waits for the trial's heartbeat to go stale (SQLite
     storage: Optuna's heartbeat), fails it, runs it again, and the study finishes."""
-    recipe = write_recipe(tmp_path, eeg, epochs=3)
+    recipe = write_recipe(tmp_path, eeg, epochs=2)
     args = ["--set", "tune.heartbeat_s=1", "--set", "tune.grace_s=2", "--trials", "1"]
     worker = _worker(recipe, *args)
     url = f"sqlite:///{tmp_path / 'tune' / 'tiny' / 'study.db'}"
@@ -484,3 +484,16 @@ def test_a_study_in_postgresql(tmp_path, eeg, postgres, capsys):
     assert tune_cli(recipe, "--storage", bad) == 1
     err = capsys.readouterr().err
     assert err.startswith("sigalex: error: --storage") and err.count("\n") == 1, err
+
+
+def test_the_objective_is_the_validation_score_or_its_mean_over_folds():
+    from sigalex.metrics import summarise_folds
+
+    single = {"balanced_accuracy": 0.75, "loss": 0.4, "test": "not evaluated"}
+    assert trial_mod.objective_value(single, "balanced_accuracy") == 0.75
+    folds = [{"balanced_accuracy": 0.5, "loss": 0.6}, {"balanced_accuracy": 0.7, "loss": 0.2}]
+    summary = {"folds": folds, **summarise_folds(folds)}
+    assert trial_mod.objective_value(summary, "balanced_accuracy") == pytest.approx(0.6)
+    assert trial_mod.objective_value(summary, "loss") == pytest.approx(0.4)
+    with pytest.raises(trial_mod.TrialFailed, match="no validation f1_macro"):
+        trial_mod.objective_value(single, "f1_macro")

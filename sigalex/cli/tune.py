@@ -18,9 +18,10 @@ def add_parser(sub) -> None:
         "trials.csv, best.toml, summary.json and plots/. When the study has its trials, the "
         "best recipe is trained once more and scored on the test set. Rerunning the same "
         "command continues the study; workers given the same --storage and --study share it.",
-        epilog="Examples: sigalex tune pipelines/eeg-seizure.toml --trials 40; "
-        "sigalex tune r.toml --storage postgresql://user@host/db --study bonn-stft (on every "
-        "machine); sigalex tune r.toml --final",
+        epilog="Examples: sigalex tune pipelines/eeg-seizure.toml --trials 40 --set "
+        "'tune.train.lr={low=1e-5, high=1e-3, log=true}'; sigalex tune r.toml --storage "
+        "postgresql://user@host/db --study bonn-stft (on every machine); "
+        "sigalex tune r.toml --final",
     )
     p.add_argument("config", type=Path, help="recipe (TOML) with a [tune] section")
     p.add_argument("--trials", type=int, help="trials of the whole study (default tune.trials)")

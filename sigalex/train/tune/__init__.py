@@ -277,7 +277,8 @@ def final_run(study, base: Config, tune_dir: Path, cache: DataCache, device, *, 
         study.set_user_attr("sigalex:final_claim", token)
         time.sleep(1.0)
         if study.user_attrs.get("sigalex:final_claim") != token:
-            return study.user_attrs.get(FINAL_ATTR)
+            log.info(f"another worker trains trial {best.number}'s recipe for the test set")
+            return None
     cfg = recipe_of(base, values_of(best, base.tune.space))
     cfg = dataclasses.replace(
         cfg, output=dataclasses.replace(cfg.output, dir=str(tune_dir), name="final"),

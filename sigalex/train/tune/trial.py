@@ -112,7 +112,7 @@ def check_space_on_data(base: Config, data: PreparedData) -> None:
     must build a front end for the data's windows (an ``fmax`` above Nyquist, windows too short
     for an ``n_fft``, images too small for the network): a :class:`ConfigError` naming the key.
     Dimensions that change the data itself are checked per trial."""
-    if not data.splits[0].val.size:
+    if any(not len(split.val) for split in data.splits):
         raise ConfigError(
             f"[tune] the search scores the validation set, and the split has none "
             f"(eval.val_fraction = {base.eval.val_fraction}); give eval.val_fraction > 0"
