@@ -1,7 +1,9 @@
 """Recipes: TOML → frozen dataclasses, with errors that name the dotted key.
 
 A recipe has the sections ``data``, ``windows``, ``transform``, ``render``, ``model``, ``train``,
-``eval`` and ``output`` (every key optional; defaults below). Unknown sections or keys and values
+``eval`` and ``output`` (every key optional; defaults below), and optionally ``tune``: the search
+space of ``sigalex tune`` (dotted recipe keys as dimensions), which ``sigalex run`` checks and
+otherwise ignores. Unknown sections or keys and values
 of the wrong type are a :class:`~sigalex.errors.ConfigError` naming the key, e.g.
 ``train.lr = -1.0: must be > 0``. ``--set section.key=value`` overrides are checked the same way.
 The resolved recipe is written back as TOML into every run directory.
@@ -139,6 +141,43 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class Dimension:
+    """One axis of a search space: numbers from ``low`` to ``high`` (``log`` spaced, or in
+    ``step``s; ``integer`` for an int key), or one of ``choices``. TOML: ``"train.lr" = {low =
+    1e-5, high = 1e-2, log = true}``, ``"transform.method" = ["stft", "cwt"]``."""
+
+    low: float = 0.0
+    high: float = 0.0
+    log: bool = False
+    step: float = 0.0  # 0: continuous (integers: 1)
+    integer: bool = False
+    choices: tuple = ()
+
+    def to_toml(self):
+        """The TOML value: the list of choices or the ``{low, high, …}`` table."""
+        if self.choices:
+            return [list(c) if isinstance(c, tuple) else c for c in self.choices]
+        table = {"low": self.low, "high": self.high, "log": self.log, "step": self.step}
+        return {k: v for k, v in table.items() if v or k in ("low", "high")}
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """``sigalex tune``: ``space`` maps dotted recipe keys (``"train.lr"``) to dimensions."""
+
+    space: Mapping[str, Dimension] = field(default_factory=dict)
+    metric: str = "balanced_accuracy"  # the validation score to optimise (see CHOICES)
+    direction: str = "auto"  # auto (minimize loss, maximize scores) | maximize | minimize
+    trials: int = 20  # trials of the whole study, every worker's together
+    sampler: str = "tpe"  # tpe | random
+    pruner: str = "median"  # median | hyperband | none
+    seed: int = -1  # the sampler's seed; -1 = fresh in every worker (parallel workers differ)
+    heartbeat_s: int = 60  # a running trial's worker records that it is alive this often
+    grace_s: int = 180  # a trial silent this long has lost its worker: failed (and retried)
+    retries: int = 1  # times a lost worker's trial is queued again
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole recipe."""
 
@@ -150,6 +189,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    tune: TuneConfig = field(default_factory=TuneConfig)
 
 
 _SECTION_TYPES = {
@@ -161,6 +201,7 @@ _SECTION_TYPES = {
     "train": TrainConfig,
     "eval": EvalConfig,
     "output": OutputConfig,
+    "tune": TuneConfig,
 }
 
 CHOICES = {
@@ -176,17 +217,21 @@ CHOICES = {
     "train.balance": ("none", "weights", "sampler"),
     "train.monitor": ("accuracy", "balanced_accuracy", "f1_macro", "auroc", "loss"),
     "eval.split": ("grouped", "stratified", "official", "kfold", "logo"),
+    "tune.metric": ("accuracy", "balanced_accuracy", "f1_macro", "loss"),
+    "tune.direction": ("auto", "maximize", "minimize"),
+    "tune.sampler": ("tpe", "random"),
+    "tune.pruner": ("median", "hyperband", "none"),
 }
 NON_NEGATIVE = {
     "data.sample_rate", "windows.window_s", "windows.stride_s", "windows.length_s",
     "train.momentum", "train.weight_decay", "train.warmup_epochs", "train.time_shift_s",
     "train.time_masks", "train.freq_masks", "train.early_stopping_patience", "train.num_workers",
-    "train.max_steps_per_epoch", "train.seed", "eval.seed", "model.dropout",
+    "train.max_steps_per_epoch", "train.seed", "eval.seed", "model.dropout", "tune.retries",
 }  # fmt: skip
 POSITIVE = {
     "data.n_recordings", "data.duration_s", "render.size", "render.top_db", "train.epochs",
     "train.batch_size", "train.lr", "model.pretrained_lr_scale", "eval.folds",
-    "output.examples_per_class",
+    "output.examples_per_class", "tune.trials", "tune.heartbeat_s", "tune.grace_s",
 }  # fmt: skip
 FRACTIONS = {
     "windows.min_overlap", "eval.test_fraction", "eval.val_fraction", "train.mask_fraction",
@@ -233,8 +278,6 @@ def _coerce(key: str, value, annotation):
         return tuple(
             _coerce(f"{key}[{i}]", v, a) for i, (v, a) in enumerate(zip(value, args, strict=True))
         )
-    if origin in (typing.Union, types.UnionType):
-        raise ConfigError(f"{key}: unsupported type {annotation}")  # not used in sections
     raise ConfigError(f"{key}: unsupported type {annotation}")
 
 
@@ -273,8 +316,10 @@ def _section(name: str, table) -> object:
         params = {**dict(nested), **table}
         _check_transform(method, params)
         return TransformConfig(method=method, params=types.MappingProxyType(params))
-    hints = typing.get_type_hints(cls)
-    values = {}
+    values, hints = {}, typing.get_type_hints(cls)
+    if cls is TuneConfig:  # keys with a dot are dimensions; a nested [tune.train] reads the same
+        table, values["space"] = _split_space(table)
+        del hints["space"]
     for key, value in table.items():
         dotted = f"{name}.{key}"
         if key not in hints:
@@ -282,6 +327,120 @@ def _section(name: str, table) -> object:
         values[key] = _coerce(dotted, value, hints[key])
         _check_value(dotted, values[key])
     return cls(**values)
+
+
+def _split_space(table: Mapping) -> tuple[dict, Mapping[str, Dimension]]:
+    """``[tune]`` → its settings and its dimensions (``"train.lr" = {low = …}``)."""
+    settings, space = {}, {}
+    for key, value in table.items():
+        if key in _SECTION_TYPES and isinstance(value, Mapping) and "low" not in value:
+            space.update({f"{key}.{k}": _dimension(f"{key}.{k}", v) for k, v in value.items()})
+        elif "." in key:
+            space[key] = _dimension(key, value)
+        else:
+            settings[key] = value
+    return settings, types.MappingProxyType(space)
+
+
+def _transform_keys() -> dict[str, list[str]]:
+    """Each transform parameter → the methods that take it."""
+    out: dict[str, list[str]] = {}
+    for method in available_transforms():
+        for param in transform_parameters(method):
+            out.setdefault(param, []).append(method)
+    return out
+
+
+def _key_type(key: str):
+    """The type a dimension's values take (``None``: a transform parameter, any type)."""
+    section, _, name = key.partition(".")
+    sections = [s for s in _SECTION_TYPES if s not in ("output", "tune")]  # hyperparameters
+    if section not in sections:
+        no = f"[{section}] holds no hyperparameters" if section in _SECTION_TYPES else None
+        raise ConfigError(f"[tune] {key!r}: {no or _unknown(section, sections)}")
+    hints = typing.get_type_hints(_SECTION_TYPES[section])
+    if section == "transform":
+        hints = {"method": str, **dict.fromkeys(_transform_keys())}
+    if name not in hints:
+        raise ConfigError(f"[tune] {_unknown(key, hints)}")
+    return hints[name]
+
+
+def _dimension(key: str, value) -> Dimension:
+    """A dimension's TOML value, checked against the key's type and allowed values."""
+    kind, where = _key_type(key), f'tune."{key}"'
+
+    def checked(v, name, as_type=kind) -> typing.Any:
+        v = v if as_type is None else _coerce(name, v, as_type)
+        try:
+            _check_value(key, v)
+        except ConfigError as exc:
+            raise ConfigError(f"[tune] {exc}") from None
+        return v
+
+    if isinstance(value, list) and value and not any(isinstance(v, Mapping) for v in value):
+        return Dimension(choices=tuple(checked(v, f"{where}[{i}]") for i, v in enumerate(value)))
+    if not isinstance(value, Mapping) or not {"low", "high"} <= set(value):
+        raise ConfigError(f"{where} = {value!r}: give {{low = …, high = …}} or a list of choices")
+    for name in value:
+        if name not in ("low", "high", "log", "step"):
+            raise ConfigError(f"{where}: {_unknown(name, ('low', 'high', 'log', 'step'))}")
+    if kind not in (int, float, None):
+        raise ConfigError(f"{where}: {key} is not a number; give a list of choices")
+    bounds = [value[k] for k in ("low", "high", "step") if k in value]
+    number = int if kind is int or (kind is None and all(type(v) is int for v in bounds)) else float
+    low, high = (checked(value[k], f"{where}.{k}", number) for k in ("low", "high"))
+    log = typing.cast(bool, _coerce(f"{where}.log", value.get("log", False), bool))
+    step = typing.cast(float, _coerce(f"{where}.step", value.get("step", 0), number))
+    problem = (
+        f"low = {low!r} is above high = {high!r}" if low > high
+        else f"step = {step!r} must be > 0" if step < 0 or ("step" in value and not step)
+        else "log = true and step cannot go together" if log and "step" in value
+        else f"log = true needs low > 0; got {low!r}" if log and low <= 0
+        else None
+    )  # fmt: skip
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
+    return Dimension(low=low, high=high, log=log, step=step, integer=number is int)
+
+
+def _check_space(cfg: Config) -> None:
+    """Each dimension's ends (or choices), set alone into the recipe, make a recipe
+    :func:`from_dict` accepts: a bad space fails when the recipe is read, before any trial."""
+    methods = cfg.tune.space.get("transform.method")
+    methods = methods.choices if methods is not None else (cfg.transform.method,)
+    for key, dim in cfg.tune.space.items():
+        base, (section, _, name) = {}, key.partition(".")
+        if section == "transform" and name != "method":
+            able = [m for m in methods if m in _transform_keys()[name]]
+            if not able:
+                raise ConfigError(
+                    f'[tune] "{key}": no transform.method the search can pick ({", ".join(methods)}) '
+                    f"takes {name} (a parameter of {', '.join(_transform_keys()[name])})"
+                )
+            base = {"transform.method": able[0]}
+        for v in dim.choices or (dim.low, dim.high):
+            try:
+                with_values(cfg, {**base, key: v})
+            except ConfigError as exc:
+                raise ConfigError(f'[tune] "{key}" = {v!r}: {exc}') from None
+
+
+def with_values(cfg: Config, values: Mapping[str, object]) -> Config:
+    """The recipe with dotted keys set (``{"train.lr": 1e-3}``: one point of a search space),
+    checked as any recipe is, without ``[tune]``. Another ``transform.method`` drops the
+    recipe's transform parameters the new method does not take (``n_fft`` for ``cwt``)."""
+    raw = to_dict(dataclasses.replace(cfg, tune=TuneConfig()))
+    method = values.get("transform.method", cfg.transform.method)
+    if method != cfg.transform.method and method in available_transforms():
+        takes = set(transform_parameters(str(method)))
+        raw["transform"] = {k: v for k, v in raw["transform"].items() if k in takes}
+    for key, value in values.items():
+        section, _, name = key.partition(".")
+        if section not in raw or not name:
+            raise _unknown(key, _SECTION_TYPES)
+        raw[section][name] = list(value) if isinstance(value, tuple) else value
+    return from_dict(raw)
 
 
 def _check_transform(method: str, params: dict) -> None:
@@ -327,6 +486,12 @@ def _check_consistency(cfg: Config) -> None:
             f"model.weights = {cfg.model.weights!r}: the 2012 paper network trains from scratch; "
             'set model.weights = "none"'
         )
+    if (t := cfg.tune).heartbeat_s >= t.grace_s or t.seed < -1:
+        raise ConfigError(
+            f"tune.grace_s = {t.grace_s}, tune.heartbeat_s = {t.heartbeat_s}, tune.seed = "
+            f"{t.seed}: grace_s must exceed heartbeat_s, and seed be >= -1 (-1: unseeded)"
+        )
+    _check_space(cfg)
 
 
 def parse_value(text: str):
@@ -345,6 +510,8 @@ def parse_override(text: str) -> tuple[list[str], object]:
         raise ConfigError(f"--set {text!r}: expected section.key=value")
     key, value = (part.strip() for part in text.split("=", 1))
     path = key.split(".")
+    if path[0] == "tune" and len(path) > 2:  # a dimension: tune.train.lr={low=1e-4, high=0.1}
+        path = ["tune", ".".join(path[1:])]
     if len(path) != 2 or not all(path):
         raise ConfigError(f"--set {text!r}: the key must be section.key")
     return path, parse_value(value)
@@ -383,12 +550,18 @@ def load_config(path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
 
 
 def to_dict(cfg: Config) -> dict:
-    """Plain nested dict of a config (transform params flattened into ``[transform]``)."""
+    """Plain nested dict of a config (transform params flattened into ``[transform]``; the
+    dimensions of ``[tune]`` as dotted keys, and ``[tune]`` only when it is not the default)."""
     out = {}
     for f in dataclasses.fields(cfg):
         section = getattr(cfg, f.name)
         if isinstance(section, TransformConfig):
             out[f.name] = {"method": section.method, **dict(section.params)}
+        elif isinstance(section, TuneConfig):
+            if section != TuneConfig():
+                settings = {k.name: getattr(section, k.name) for k in dataclasses.fields(section)}
+                del settings["space"]
+                out[f.name] = {**settings, **{k: d.to_toml() for k, d in section.space.items()}}
         else:
             out[f.name] = {
                 k.name: list(v) if isinstance(v := getattr(section, k.name), tuple) else v
@@ -406,9 +579,15 @@ def _toml_value(value) -> str:
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
     if value is None:
         raise SigalexError("TOML has no null")
     raise SigalexError(f"cannot write {value!r} as TOML")
+
+
+def _toml_key(key: str) -> str:
+    return key if key and all(c.isalnum() or c in "_-" for c in key) else _toml_value(key)
 
 
 def to_toml(cfg: Config) -> str:
@@ -419,6 +598,6 @@ def to_toml(cfg: Config) -> str:
         for key, value in table.items():
             if value is None:
                 continue
-            lines.append(f"{key} = {_toml_value(value)}")
+            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
         lines.append("")
     return "\n".join(lines)

@@ -124,9 +124,15 @@ def _check_image_size(cfg: Config) -> None:
         ) from None
 
 
-def _validated(cfg: Config) -> PreparedData:
+def _validated(cfg: Config, data: PreparedData | None = None) -> PreparedData:
     _check_image_size(cfg)
-    data = prepare_data(cfg)
+    if data is None:
+        data = prepare_data(cfg)
+    elif data.spec.architecture != cfg.model.architecture:
+        raise ParameterError(
+            f"data was prepared for model.architecture = {data.spec.architecture!r}; the recipe "
+            f"builds {cfg.model.architecture!r}"
+        )
     frontend = build_frontend(cfg, data.sample_rate)
     frontend.transform.output_shape(data.n_times)
     if data.n_times < frontend.transform.min_length():
@@ -197,6 +203,7 @@ def run(
     resume: Path | None = None,
     evaluate_test: bool = True,
     callbacks: list[Callback] | None = None,
+    data: PreparedData | None = None,
 ) -> RunResult:
     """Train and evaluate a recipe.
 
@@ -217,13 +224,17 @@ def run(
         scores and the test set is never read.
     callbacks : list of Callback, optional
         Extra callbacks after the default ones (a pruning callback, say).
+    data : PreparedData, optional
+        What :func:`prepare_data` gave for a recipe with this one's ``[data]``, ``[windows]``,
+        ``[eval]`` and ``model.architecture`` (a search that varies none of them prepares its
+        data once); by default the recipe's own.
     """
     if device:
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, device=device))
     dev = resolve_device(cfg.train.device)
     cfg, parent = resolve_parent(cfg)
     states = _resume_states(Path(resume)) if resume is not None else {}
-    data = _validated(cfg)
+    data = _validated(cfg, data)
     run_dir = Path(resume) if resume is not None else new_run_dir(cfg)
     with FolderLock(run_dir, f"sigalex run {cfg.output.name or 'run'}"):
         remove_stale_temporaries(run_dir)  # a kill during a checkpoint save leaves one

@@ -220,7 +220,7 @@ class Trainer:
             loss = self.loss_fn(logits, y)
             if not torch.isfinite(loss):
                 raise SigalexError(
-                    f"the loss became {float(loss)} at epoch {self.epoch + 1}, step {step}; "
+                    f"the loss became {float(loss.detach())} at epoch {self.epoch + 1}, step {step}; "
                     "lower train.lr"
                 )
             self.optimizer.zero_grad(set_to_none=True)
