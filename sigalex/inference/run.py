@@ -144,6 +144,9 @@ def _predict_locked(
     started = time.perf_counter()
     sha = sha256_file(checkpoint)
     parts_dir = out / "parts"
+    files, problems = find_inputs(inputs)
+    if not files and not problems:
+        raise DataError("no inputs given")  # before anything in the folder is touched
     remove_stale_temporaries(out)
     if resume:
         parts = read_parts(parts_dir)
@@ -164,9 +167,6 @@ def _predict_locked(
         _clear_results(out)
         parts = {}
     parts_dir.mkdir(parents=True, exist_ok=True)
-    files, problems = find_inputs(inputs)
-    if not files and not problems:
-        raise DataError("no inputs given")
     complete = {p["path"] for p in parts.values() if p["status"] == "ok"}
     complete -= {p["path"] for p in parts.values() if p["status"] != "ok"}
     todo, skipped = [], 0
