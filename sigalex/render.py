@@ -226,21 +226,11 @@ def resize(images: torch.Tensor, size) -> torch.Tensor:
     return out.reshape(*lead, height, width)
 
 
-def resize_matrices(in_size, size) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`resize` from ``in_size`` to ``size`` as two matrices, float64:
-    ``resize(x) = rows @ x @ cols.T`` for ``x`` ``(..., h, w)``, with ``rows`` ``(height, h)``
-    and ``cols`` ``(width, w)``.
-
-    Bilinear interpolation, with or without antialiasing, is separable: each matrix is the
-    1-D resize of an identity (made by :func:`resize` itself, so the same kernel and the same
-    antialiasing rule). An export-safe resize: two matrix products.
-    """
-    rows, cols = _resize_matrices(*_size(in_size), *_size(size))
-    return torch.from_numpy(rows), torch.from_numpy(cols)
-
-
 @functools.lru_cache(maxsize=8)
 def _resize_matrices(h: int, w: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    # :func:`resize` as ``rows @ x @ cols.T``, float64 ``rows`` (height, h) and ``cols``
+    # (width, w): bilinear resizing, with or without antialiasing, is separable, so each is the
+    # 1-D resize of an identity by interpolate itself (the same kernel and antialiasing rule).
     # NumPy arrays: made inside a traced forward pass, they enter the graph as constants (a
     # tensor would bring the interpolation of the identity along as operators).
     antialias = height < h or width < w
@@ -252,6 +242,41 @@ def _resize_matrices(h: int, w: int, height: int, width: int) -> tuple[np.ndarra
         )
         out.append(line.reshape(n_in, n_out).t().contiguous().numpy())
     return out[0], out[1]
+
+
+def _fixed_point(weights: np.ndarray) -> tuple[np.ndarray, int]:
+    """``(integer weights, precision)`` of one axis of PyTorch's uint8 CPU resize: the float
+    weights times ``2**precision``, rounded half away from zero, with the largest precision
+    (at most 22) whose doubled largest weight stays under 2**15 (an int16 weight)."""
+    peak = float(weights.max())
+    precision = 0
+    while precision < 22 and int(0.5 + peak * (1 << (precision + 1))) < (1 << 15):
+        precision += 1
+    scaled = weights * (1 << precision)
+    return np.where(scaled < 0, np.trunc(scaled - 0.5), np.trunc(scaled + 0.5)), precision
+
+
+def resize_levels(levels: torch.Tensor, size) -> torch.Tensor:
+    """:func:`resize` of 8-bit levels ``(..., h, w)`` held as floats, to the very levels the
+    uint8 CPU path gives (:attr:`Render.uint8_on_cpu`), with export-safe operators only.
+
+    PyTorch resizes uint8 images in two passes, width then height, each a sum of int16
+    fixed-point weights (:func:`_fixed_point`) rounded down after adding half a unit and
+    clamped to 0..255. Here each pass is a matrix product of those integer weights in float64
+    (exact: the sums stay far under 2**53) and a floor: the same integers."""
+    h, w = (int(n) for n in levels.shape[-2:])
+    height, width = _size(size)
+    rows, cols = _resize_matrices(h, w, height, width)
+    x = levels.to(torch.float64)
+    if w != width:
+        weights, precision = _fixed_point(cols)
+        x = torch.matmul(x, torch.from_numpy(np.ascontiguousarray(weights.T)).to(x.device))
+        x = torch.floor((x + float(1 << (precision - 1))) / float(1 << precision)).clamp(0, 255)
+    if h != height:
+        weights, precision = _fixed_point(rows)
+        x = torch.matmul(torch.from_numpy(weights).to(x.device), x)
+        x = torch.floor((x + float(1 << (precision - 1))) / float(1 << precision)).clamp(0, 255)
+    return x.to(levels.dtype)
 
 
 def _quantile_sorted(flat: torch.Tensor, q: float) -> torch.Tensor:
@@ -410,9 +435,9 @@ class Render(nn.Module):
     def _export_forward(self, maps: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` to float images with export-safe operators only: the flip as a
         gather, percentiles from a sort, the tile grid as a pad and a reshape, the colormap
-        as a gather on the float LUT of 8-bit levels, the resize as two matrix products
-        (:func:`resize_matrices`), rounded to levels as the float path rounds them. Out of
-        place throughout; one fixed map size (an exported model's)."""
+        as a gather on the float LUT of 8-bit levels, the resize as the CPU's uint8 resize
+        (:func:`resize_levels`: the same levels). Out of place throughout; one fixed map size
+        (an exported model's)."""
         if self.channels == "mean":
             maps = maps.mean(dim=1, keepdim=True)
         n_freqs = int(maps.shape[-2])  # fixed in an export (a traced shape is a tensor)
@@ -443,10 +468,7 @@ class Render(nn.Module):
         idx = _lut_index(unit.reshape(-1, h * w), len(self.lut))
         lut8 = self.lut.mul(255).round().to(unit.dtype)
         rgb = lut8.index_select(0, idx.reshape(-1)).reshape(-1, h, w, 3).permute(0, 3, 1, 2)
-        if (h, w) != self.size:
-            rows_m, cols_m = resize_matrices((h, w), self.size)
-            rgb = torch.matmul(torch.matmul(rows_m.to(rgb), rgb), cols_m.t().to(rgb))
-        rgb = rgb.round().clamp(0, 255).div(255)
+        rgb = resize_levels(rgb, self.size).div(255)
         rgb = rgb.reshape(-1, n_images, 3, *self.size)
         return rgb if self.channels == "each" else rgb[:, 0]
 

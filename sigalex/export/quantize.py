@@ -1,4 +1,4 @@
-"""Smaller, faster exports: static int8 quantisation of the network, fp16 weights for GPUs.
+"""Smaller, faster exports: static int8 quantisation of the network.
 
 **int8** (:func:`quantize_int8`): ONNX Runtime's static post-training quantisation in the QDQ
 format, per-channel int8 weights and uint8 activations (ONNX Runtime's advice for x86 CPUs;
@@ -12,9 +12,8 @@ normalisation and the softmax stay float32: 96% of AlexNet's weights and 92% of 
 are in the network's convolutions and fully connected layers, and the front end's dB scale
 and normalisation would lose whole colour levels in 8 bits.
 
-**fp16** (:func:`convert_fp16`): the network's weights and arithmetic in float16 (inputs and
-outputs stay float32), the front end float32, for GPUs (ONNX Runtime's CPU provider has few
-float16 kernels).
+fp16 networks for GPUs are exported directly from PyTorch
+(:func:`sigalex.export.onnx.export_onnx` with ``precision="fp16"``).
 
 This module reads training data; inference never imports it.
 """
@@ -61,9 +60,7 @@ def _fold_of(ckpt: Checkpoint, splits) -> int:
     )
 
 
-def calibration_windows(
-    ckpt: Checkpoint, n: int, *, seed: int = 0
-) -> tuple[np.ndarray, dict]:
+def calibration_windows(ckpt: Checkpoint, n: int, *, seed: int = 0) -> tuple[np.ndarray, dict]:
     """``n`` raw windows ``(n, n_channels, n_times)`` float32 from the training side of the
     checkpoint's split, at random (``seed``), and a description of where they came from.
 
@@ -128,9 +125,9 @@ def _model_inputs(fp32: Path, windows: np.ndarray, graph: str) -> np.ndarray:
     front end in PyTorch, rebuilt from the file's metadata."""
     if graph == "pipeline":
         return windows
-    from .runtime import OnnxClassifier
-
     import torch
+
+    from .runtime import OnnxClassifier
 
     model = OnnxClassifier(fp32)
     return model.images(torch.from_numpy(windows)).numpy()
@@ -256,42 +253,10 @@ def quantize_int8(
     return result, quantization
 
 
-def convert_fp16(fp32: Path, out: Path, ckpt: Checkpoint) -> ExportResult:
-    """The network of an fp32 export in float16 (inputs, outputs and the front end float32),
-    for GPUs."""
-    onnx = import_onnx()
-    import_onnxruntime()
-    from onnxruntime.transformers.float16 import convert_float_to_float16
-
-    from .._files import atomic_path
-
-    started = time.perf_counter()
-    proto = onnx.load(str(fp32))
-    meta = read_metadata({p.key: p.value for p in proto.metadata_props}, str(fp32))
-    _, outside = network_nodes(proto)
-    half = convert_float_to_float16(proto, keep_io_types=True, node_block_list=outside)
-    props = {p.key: p.value for p in proto.metadata_props}
-    props["sigalex.precision"] = "fp16"
-    props["sigalex.quantization"] = __import__("json").dumps(
-        {"method": "onnxruntime.transformers.float16.convert_float_to_float16",
-         "float16": "network weights and arithmetic", "kept_float": "front end, inputs, outputs"}
-    )  # fmt: skip
-    write_metadata(half, props, _doc(ckpt, meta["graph"], "fp16"))
-    with atomic_path(out) as tmp:
-        onnx.save(half, str(tmp))
-        onnx.checker.check_model(str(tmp))
-    return ExportResult(
-        out, meta["graph"], "fp16", int(meta["export"].get("opset", 0)), out.stat().st_size,
-        float("nan"), time.perf_counter() - started,
-        ["fp16 is meant for GPUs (onnxruntime-gpu); the CPU provider may lack float16 kernels"],
-    )  # fmt: skip
-
-
 __all__ = [
     "NETWORK_PREFIX",
     "agreement",
     "calibration_windows",
-    "convert_fp16",
     "network_nodes",
     "quantize_int8",
     "quantize_static_int8",

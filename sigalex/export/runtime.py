@@ -66,9 +66,7 @@ def import_onnxruntime():
     try:
         import onnxruntime
     except ImportError:
-        raise SigalexError(
-            "ONNX models need onnxruntime: pip install 'sigalex[export]'"
-        ) from None
+        raise SigalexError("ONNX models need onnxruntime: pip install 'sigalex[export]'") from None
     return onnxruntime
 
 
@@ -100,7 +98,9 @@ def read_metadata(props: Mapping[str, str], where: str) -> dict:
             "export": json.loads(props.get("sigalex.export", "{}")),
         }
     except (KeyError, ValueError, TypeError, ParameterError) as exc:
-        raise DataError(f"{where}: damaged sigalex metadata ({type(exc).__name__}: {exc})") from None
+        raise DataError(
+            f"{where}: damaged sigalex metadata ({type(exc).__name__}: {exc})"
+        ) from None
     if version > FORMAT_VERSION:
         raise DataError(
             f"{where}: export format {version} was written by sigalex {meta['version']}, newer "
@@ -144,7 +144,7 @@ class OnnxClassifier:
     #: Graphs are optimised by ONNX Runtime when the session opens; there is no compile step.
     compiled = False
 
-    def __init__(self, path, *, device="cpu"):
+    def __init__(self, path, *, device: str | torch.device = "cpu"):
         self.path = Path(path)
         if not self.path.is_file():
             raise DataError(f"{self.path}: no such file")
@@ -160,7 +160,9 @@ class OnnxClassifier:
         self.input_name = INPUT_NAMES[self.graph]
         names = [i.name for i in self._session.get_inputs()]
         if names != [self.input_name]:
-            raise DataError(f"{where}: inputs {names}; a {self.graph} export has {self.input_name!r}")
+            raise DataError(
+                f"{where}: inputs {names}; a {self.graph} export has {self.input_name!r}"
+            )
         self.frontend = None
         if self.graph == "model-only":
             from ..config import from_dict
@@ -170,7 +172,9 @@ class OnnxClassifier:
             try:
                 self.frontend = build_frontend(from_dict(meta["recipe"]), self.spec.sample_rate)
             except ConfigError as exc:
-                raise DataError(f"{where}: the recipe in its metadata is not valid here: {exc}") from None
+                raise DataError(
+                    f"{where}: the recipe in its metadata is not valid here: {exc}"
+                ) from None
         if self.frontend is not None:
             self.frontend.to(self.device)
 

@@ -173,9 +173,9 @@ class Predictor:
 
     def __init__(
         self,
-        model: SignalClassifier,
+        model: SignalClassifier | OnnxClassifier,
         *,
-        device=None,
+        device: str | torch.device | None = None,
         batch_size: int = 64,
         compile: bool = False,
         channels: str | None = None,

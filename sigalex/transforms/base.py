@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import inspect
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple, TypeVar, cast
 
 import torch
 from torch import nn
 
 from .._checks import as_signal, choice, positive_int, sample_rate_hz
 from ..errors import ParameterError
+
+T = TypeVar("T")
 
 
 class TFMap(NamedTuple):
@@ -66,12 +69,12 @@ class Transform(nn.Module):
         """:meth:`_forward` with export-safe operators only (see :attr:`export_safe`)."""
         raise ParameterError(f"transform {self.name!r} has no export-safe path")
 
-    def _constant(self, key: tuple, make):
+    def _constant(self, key: tuple, make: Callable[[], T]) -> T:
         """A constant of the export-safe path (a DFT matrix, a bank operator), made once per
         ``key`` (the signal length, say) by ``make()`` and kept (not a buffer: not saved)."""
         if key not in self._export_constants:
             self._export_constants = {key: make()}
-        return self._export_constants[key]
+        return cast(T, self._export_constants[key])
 
     def times(self, n_times: int) -> torch.Tensor:
         """Frame centre times (s) for a signal of ``n_times`` samples, shape ``(n_frames,)``."""

@@ -148,9 +148,11 @@ class CWT(SampleGridTransform):
         op = self._constant(
             ("folded", n_times),
             lambda: folded_bank_operator(
-                self.dense_bank(n_fft).numpy(), n_signal=n_times, hop=hop,
+                self.dense_bank(n_fft).numpy(),
+                n_signal=n_times,
+                hop=hop,
                 n_out=-(-n_times // hop),
-            ),  # fmt: skip
+            ),
         )
         mag = apply_dense_folded(x, op.to(x.device, x.dtype))
         return mag if self.power == 1.0 else mag.pow(self.power)

@@ -85,8 +85,9 @@ class FoldedOperator:
 def _pairs(c: np.ndarray) -> np.ndarray:
     """A complex ``(..., m, n)`` matrix as the real ``(..., 2m, 2n)`` one acting on
     ``[re, im]`` row vectors."""
-    top = np.concatenate([c.real, c.imag], axis=-1)
-    bottom = np.concatenate([-c.imag, c.real], axis=-1)
+    re, im = np.real(c), np.imag(c)
+    top = np.concatenate([re, im], axis=-1)
+    bottom = np.concatenate([-im, re], axis=-1)
     return np.concatenate([top, bottom], axis=-2)
 
 
