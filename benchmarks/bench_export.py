@@ -83,15 +83,15 @@ def random_checkpoint(path: Path, width: float) -> Path:
     return save_checkpoint(path, new_checkpoint(model, cfg))
 
 
-def exports(ckpt_path: Path, folder: Path, calibration: int, trained: bool) -> dict:
+def exports(ckpt_path: Path, folder: Path, key: str, calibration: int, trained: bool) -> dict:
     """fp32 and int8 exports of a checkpoint: ``{"fp32": path, "int8": path, ...}``."""
     from sigalex.checkpoint import load_checkpoint
     from sigalex.export.onnx import export_onnx
     from sigalex.export.quantize import quantize_int8, quantize_static_int8
 
     ckpt = load_checkpoint(ckpt_path)
-    fp32 = export_onnx(ckpt, folder / f"{ckpt_path.stem}-fp32.onnx").path
-    int8 = folder / f"{ckpt_path.stem}-int8.onnx"
+    fp32 = export_onnx(ckpt, folder / f"{key}-fp32.onnx").path  # by key: runs' files share names
+    int8 = folder / f"{key}-int8.onnx"
     if trained:  # the training side of the model's own split, as sigalex export does
         quantize_int8(fp32, int8, ckpt, calibration=calibration)
         source = "training side of the checkpoint's split"
@@ -254,7 +254,7 @@ def run(argv=None) -> dict:
         ):
             path = given or random_checkpoint(folder / f"{key}.pt", float(width or 1.0))
             t = time.perf_counter()
-            made = exports(Path(path), folder, args.calibration, trained=given is not None)
+            made = exports(Path(path), folder, key, args.calibration, trained=given is not None)
             made["export_s"] = time.perf_counter() - t
             made["torch"] = load_model(made["ckpt"], device="cpu")
             made["onnx fp32"] = OnnxClassifier(made["fp32"])

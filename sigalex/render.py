@@ -262,21 +262,32 @@ def resize_levels(levels: torch.Tensor, size) -> torch.Tensor:
 
     PyTorch resizes uint8 images in two passes, width then height, each a sum of int16
     fixed-point weights (:func:`_fixed_point`) rounded down after adding half a unit and
-    clamped to 0..255. Here each pass is a matrix product of those integer weights in float64
-    (exact: the sums stay far under 2**53) and a floor: the same integers."""
+    clamped to 0..255. Here each pass is a matrix product of those integer weights and a
+    floor: the same integers. The product runs in float32 when every partial sum is an integer
+    under 2**24 (exact: upsampling, mild downsampling), else in float64."""
     h, w = (int(n) for n in levels.shape[-2:])
     height, width = _size(size)
     rows, cols = _resize_matrices(h, w, height, width)
-    x = levels.to(torch.float64)
+    x = levels
     if w != width:
-        weights, precision = _fixed_point(cols)
-        x = torch.matmul(x, torch.from_numpy(np.ascontiguousarray(weights.T)).to(x.device))
-        x = torch.floor((x + float(1 << (precision - 1))) / float(1 << precision)).clamp(0, 255)
+        x = _fixed_point_pass(x, np.ascontiguousarray(cols.T), right=True)
     if h != height:
-        weights, precision = _fixed_point(rows)
-        x = torch.matmul(torch.from_numpy(weights).to(x.device), x)
-        x = torch.floor((x + float(1 << (precision - 1))) / float(1 << precision)).clamp(0, 255)
+        x = _fixed_point_pass(x, rows, right=False)
     return x.to(levels.dtype)
+
+
+def _fixed_point_pass(x: torch.Tensor, weights: np.ndarray, *, right: bool) -> torch.Tensor:
+    """One pass of :func:`resize_levels`: ``x @ weights`` (``right``) or ``weights @ x`` in
+    fixed point, rounded down after adding half a unit, clamped to levels."""
+    ints, precision = _fixed_point(weights)
+    bound = 255 * np.abs(ints).sum(axis=0 if right else 1).max() + (1 << precision)
+    dtype = torch.float32 if bound < 2**24 else torch.float64
+    # The weights divided by 2**precision (exact: a power of two), so every partial sum is an
+    # integer times 2**-precision, as exact as the integer; + 1/2 and a floor then round.
+    scaled = np.ascontiguousarray(ints / (1 << precision))
+    m = torch.from_numpy(scaled).to(device=x.device, dtype=dtype)
+    y = torch.matmul(x.to(dtype), m) if right else torch.matmul(m, x.to(dtype))
+    return torch.floor(y + 0.5).clamp(0, 255)
 
 
 def _quantile_sorted(flat: torch.Tensor, q: float) -> torch.Tensor:
