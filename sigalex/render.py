@@ -280,14 +280,26 @@ def _fixed_point_pass(x: torch.Tensor, weights: np.ndarray, *, right: bool) -> t
     """One pass of :func:`resize_levels`: ``x @ weights`` (``right``) or ``weights @ x`` in
     fixed point, rounded down after adding half a unit, clamped to levels."""
     ints, precision = _fixed_point(weights)
-    bound = 255 * np.abs(ints).sum(axis=0 if right else 1).max() + (1 << precision)
-    dtype = torch.float32 if bound < 2**24 else torch.float64
+    sums = np.abs(ints).sum(axis=0 if right else 1) / (1 << precision)
+    exact32 = 255 * sums.max() + 1 < 2**24 / (1 << precision)
+    dtype = torch.float32 if exact32 else torch.float64
     # The weights divided by 2**precision (exact: a power of two), so every partial sum is an
-    # integer times 2**-precision, as exact as the integer; + 1/2 and a floor then round.
-    scaled = np.ascontiguousarray(ints / (1 << precision))
-    m = torch.from_numpy(scaled).to(device=x.device, dtype=dtype)
-    y = torch.matmul(x.to(dtype), m) if right else torch.matmul(m, x.to(dtype))
-    return torch.floor(y + 0.5).clamp(0, 255)
+    # integer times 2**-precision, as exact as the integer; the half unit of the rounding rides
+    # in the product as the weight of a row (column) of ones, cheaper than adding it to the
+    # larger output.
+    half = np.full((1, ints.shape[1]) if right else (ints.shape[0], 1), 0.5)
+    scaled = np.concatenate([ints / (1 << precision), half], axis=0 if right else 1)
+    m = torch.from_numpy(np.ascontiguousarray(scaled)).to(device=x.device, dtype=dtype)
+    x = x.to(dtype)
+    if right:
+        y = torch.matmul(torch.cat([x, torch.ones_like(x[..., :1])], dim=-1), m)
+    else:
+        y = torch.matmul(m, torch.cat([x, torch.ones_like(x[..., :1, :])], dim=-2))
+    y = torch.floor(y)
+    # Nonnegative weights summing to (nearly) one keep every level in 0..255 without a clamp.
+    if (ints < 0).any() or 255 * sums.max() + 0.5 >= 256:
+        y = y.clamp(0, 255)
+    return y
 
 
 def _quantile_sorted(flat: torch.Tensor, q: float) -> torch.Tensor:
