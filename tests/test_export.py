@@ -1,6 +1,6 @@
 """``sigalex export``, ONNX Runtime prediction, int8 and fp16 exports, and the compact AlexNet.
 
-The models here are compact AlexNets (``model.width = 0.25``, 3.5 M parameters) on 64×64
+The models here are compact AlexNets (``model.width = 0.25``, 3.6 M parameters) on 64×64
 images, so an export takes a second or two; their heads are scaled so that probabilities
 spread over (0, 1) and comparisons of them mean something. The int8 test fits the head of such
 a network on real Bonn segments (its convolutions keep their random initialisation, as in

@@ -95,8 +95,8 @@ class AlexNet(_AlexNetBase):
     (227 by default); output logits ``(batch, num_classes)``.
 
     ``width`` scales every convolution's kernels and the hidden units of the classifier (the
-    compact network: ``width=0.25`` has 16-48-96-64-64 kernels and 1024 hidden units, 3.5 M
-    parameters instead of 61.1 M); ImageNet weights fit ``width=1`` only.
+    compact network: ``width=0.25`` has 16-48-96-64-64 kernels and 1024 hidden units, 3.6 M
+    parameters instead of 57.0 M for two classes); ImageNet weights fit ``width=1`` only.
     """
 
     def __init__(self, num_classes: int = 1000, *, dropout: float = 0.5, width: float = 1.0):
