@@ -8,9 +8,12 @@ Runs, in this order, on ``--device`` (the GPU when there is one):
 - ``train``   (bench_train.py): training with on-the-fly rendering vs the bare AlexNet step;
 - ``scaling`` (bench_scaling.py): cost vs window length, channels, batch size (+ a PNG plot);
 - ``peers``   (bench_peers.py): sigalex transforms vs torch.stft, torchaudio, nnAudio, ssqueezepy;
-- ``stream_memory`` (bench_stream_memory.py, in a child process): peak RSS over a long EDF.
+- ``stream_memory`` (bench_stream_memory.py, in a child process): peak RSS over a long EDF;
+- ``export`` (bench_export.py, CPU, needs ``sigalex[export]``): ONNX fp32 and int8 exports of
+  the full and compact AlexNet vs PyTorch fp32 eager (random weights: speed and size; trained
+  checkpoints for accuracy are run with the script itself, see BENCHMARKS.md).
 
-The first five run in this process (their ``run(argv)``), so the device and threads are the same
+The first five and the last run in this process (their ``run(argv)``), so the device and threads are the same
 for all. A stage that fails is reported (traceback in the JSON, exit status 1) and the others
 still run. The table has the layout of BENCHMARKS.md: stage, sigalex, baseline or peer, ratio,
 device, command. ``--quick`` runs everything at tiny sizes (a smoke test, well under a minute on
@@ -46,7 +49,7 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 from _common import MALLOC  # noqa: E402
 
-STAGES = ("render", "predict", "train", "scaling", "peers", "stream_memory")
+STAGES = ("render", "predict", "train", "scaling", "peers", "stream_memory", "export")
 TARGET_RSS_MB = 1024.0
 
 
@@ -121,6 +124,8 @@ def stage_argv(stage: str, args) -> list[str]:
     if stage == "stream_memory":
         # The npy path in --quick: a few seconds; the full run is the 24 h, 23-channel EDF.
         return ["--hours", "0.02", "--channels", "4", "--format", "npy"] if args.quick else []
+    if stage == "export":
+        return quick
     raise ValueError(stage)
 
 
@@ -219,6 +224,20 @@ def rows_for(stage: str, r: dict, device: str, command: str) -> list[dict]:
             r["peak_rss_mb"], "MB", TARGET_RSS_MB, "target", r["peak_rss_mb"] / TARGET_RSS_MB,
             "cpu (host memory)", command, windows_per_s=r["windows_per_s"],
         ))  # fmt: skip
+    elif stage == "export":
+        base = r["full"]["torch_windows_per_s"]
+        for key, runner, label in (
+            ("full", "onnx_fp32", "export: full AlexNet, ONNX fp32 (pipeline)"),
+            ("full", "onnx_int8", "export: full AlexNet, ONNX int8"),
+            ("compact", "torch", "export: compact AlexNet (width 0.25), PyTorch fp32"),
+            ("compact", "onnx_int8", "export: compact AlexNet (width 0.25), ONNX int8"),
+        ):  # fmt: skip
+            m = r[key]
+            out.append(_row(
+                label, m[f"{runner}_windows_per_s"], "windows/s", base,
+                "full AlexNet, PyTorch fp32 eager", m[f"{runner}_windows_per_s"] / base,
+                "cpu (onnxruntime CPU)", command, file_mb=m.get(f"{runner}_mb"),
+            ))  # fmt: skip
     return out
 
 

@@ -258,8 +258,9 @@ def load_model(checkpoint, *, device=None) -> SignalClassifier:
     except ConfigError as exc:
         raise DataError(f"{where}: the checkpoint's recipe is not valid here: {exc}") from exc
     network = build_network(
-        spec.architecture, num_classes=len(spec.classes), dropout=cfg.model.dropout
-    )
+        spec.architecture, num_classes=len(spec.classes), dropout=cfg.model.dropout,
+        width=cfg.model.width,
+    )  # fmt: skip
     try:
         network.load_state_dict(ckpt.state_dict)
     except (RuntimeError, KeyError, ValueError) as exc:
@@ -336,6 +337,12 @@ def resolve_parent(cfg: Config) -> tuple[Config, Checkpoint | None]:
             f"model.weights = {weights!r} is a {parent.spec.architecture!r} model; the recipe "
             f"builds model.architecture = {cfg.model.architecture!r}"
         )
+    parent_width = parent.recipe.model.width
+    if parent_width != cfg.model.width:
+        raise ConfigError(
+            f"model.weights = {weights!r} is a model.width = {parent_width:g} network; the "
+            f"recipe builds model.width = {cfg.model.width:g}"
+        )
     ours = to_dict(cfg)
     diff = _differences(frontend_of(parent.config), frontend_of(ours))
     mode = cfg.model.frontend
@@ -372,11 +379,13 @@ def initial_model(
         network, used = build_model(
             m.architecture, num_classes=n_classes, weights=weights,
             weights_required=m.weights_required, dropout=m.dropout, freeze=m.freeze,
-            progress=progress,
+            progress=progress, width=m.width,
         )  # fmt: skip
     else:
         path = Path(m.weights).expanduser()
-        network = build_network(m.architecture, num_classes=n_classes, dropout=m.dropout)
+        network = build_network(
+            m.architecture, num_classes=n_classes, dropout=m.dropout, width=m.width
+        )
         if parent is not None:
             keep = tuple(parent.spec.classes) == tuple(spec.classes)
             load_pretrained(network, parent.state_dict, source=str(path), keep_head=keep)

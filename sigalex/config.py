@@ -88,6 +88,7 @@ class ModelConfig:
     frontend: str = "same"  # weights = a sigalex checkpoint: same | checkpoint | recipe
     pretrained_lr_scale: float = 1.0  # learning-rate factor for pretrained layers
     dropout: float = 0.5
+    width: float = 1.0  # kernels and hidden units x width, in (0, 1]; < 1: the compact network
 
 
 @dataclass(frozen=True)
@@ -230,12 +231,12 @@ NON_NEGATIVE = {
 }  # fmt: skip
 POSITIVE = {
     "data.n_recordings", "data.duration_s", "render.size", "render.top_db", "train.epochs",
-    "train.batch_size", "train.lr", "model.pretrained_lr_scale", "eval.folds",
+    "train.batch_size", "train.lr", "model.pretrained_lr_scale", "model.width", "eval.folds",
     "output.examples_per_class", "tune.trials", "tune.heartbeat_s", "tune.grace_s",
 }  # fmt: skip
 FRACTIONS = {
     "windows.min_overlap", "eval.test_fraction", "eval.val_fraction", "train.mask_fraction",
-    "model.dropout",
+    "model.dropout", "model.width",
 }  # fmt: skip
 
 
@@ -485,6 +486,11 @@ def _check_consistency(cfg: Config) -> None:
         raise ConfigError(
             f"model.weights = {cfg.model.weights!r}: the 2012 paper network trains from scratch; "
             'set model.weights = "none"'
+        )
+    if cfg.model.width != 1 and cfg.model.weights.lower() == "imagenet":
+        raise ConfigError(
+            f"model.weights = {cfg.model.weights!r}: ImageNet weights fit the full network only; "
+            f'model.width = {cfg.model.width:g} trains from scratch: set model.weights = "none"'
         )
     if (t := cfg.tune).heartbeat_s >= t.grace_s or t.seed < -1:
         raise ConfigError(

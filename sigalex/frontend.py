@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -60,6 +62,20 @@ class ImageFrontend(nn.Module):
     @property
     def sample_rate(self) -> float:
         return self.transform.sample_rate
+
+    @contextmanager
+    def export_safe(self) -> Iterator[ImageFrontend]:
+        """Within the block, the transform and the renderer use export-safe operators only
+        (real matrix products and gathers; :mod:`sigalex.transforms.dense`,
+        :meth:`Render._export_forward`) and give float images: the graph ``sigalex export``
+        traces. The images are those of the fast paths within one 8-bit level; the fast
+        paths are back when the block ends."""
+        before = (self.transform.export_safe, self.render.export_safe)
+        self.transform.export_safe = self.render.export_safe = True
+        try:
+            yield self
+        finally:
+            self.transform.export_safe, self.render.export_safe = before
 
     def forward(self, windows: torch.Tensor, *, image_dtype: str | None = None) -> torch.Tensor:
         """``image_dtype="uint8"`` gives 8-bit images for this call (see :class:`Render`)."""

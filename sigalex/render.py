@@ -226,6 +226,99 @@ def resize(images: torch.Tensor, size) -> torch.Tensor:
     return out.reshape(*lead, height, width)
 
 
+@functools.lru_cache(maxsize=8)
+def _resize_matrices(h: int, w: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    # :func:`resize` as ``rows @ x @ cols.T``, float64 ``rows`` (height, h) and ``cols``
+    # (width, w): bilinear resizing, with or without antialiasing, is separable, so each is the
+    # 1-D resize of an identity by interpolate itself (the same kernel and antialiasing rule).
+    # NumPy arrays: made inside a traced forward pass, they enter the graph as constants (a
+    # tensor would bring the interpolation of the identity along as operators).
+    antialias = height < h or width < w
+    out = []
+    for n_in, n_out in ((h, height), (w, width)):
+        eye = torch.eye(n_in, dtype=torch.float64).reshape(n_in, 1, 1, n_in)
+        line = nn.functional.interpolate(
+            eye, size=(1, n_out), mode="bilinear", align_corners=False, antialias=antialias
+        )
+        out.append(line.reshape(n_in, n_out).t().contiguous().numpy())
+    return out[0], out[1]
+
+
+def _fixed_point(weights: np.ndarray) -> tuple[np.ndarray, int]:
+    """``(integer weights, precision)`` of one axis of PyTorch's uint8 CPU resize: the float
+    weights times ``2**precision``, rounded half away from zero, with the largest precision
+    (at most 22) whose doubled largest weight stays under 2**15 (an int16 weight)."""
+    peak = float(weights.max())
+    precision = 0
+    while precision < 22 and int(0.5 + peak * (1 << (precision + 1))) < (1 << 15):
+        precision += 1
+    scaled = weights * (1 << precision)
+    return np.where(scaled < 0, np.trunc(scaled - 0.5), np.trunc(scaled + 0.5)), precision
+
+
+def resize_levels(levels: torch.Tensor, size) -> torch.Tensor:
+    """:func:`resize` of 8-bit levels ``(..., h, w)`` held as floats, to the very levels the
+    uint8 CPU path gives (:attr:`Render.uint8_on_cpu`), with export-safe operators only.
+
+    PyTorch resizes uint8 images in two passes, width then height, each a sum of int16
+    fixed-point weights (:func:`_fixed_point`) rounded down after adding half a unit and
+    clamped to 0..255. Here each pass is a matrix product of those integer weights and a
+    floor: the same integers. The product runs in float32 when every partial sum is an integer
+    under 2**24 (exact: upsampling, mild downsampling), else in float64."""
+    h, w = (int(n) for n in levels.shape[-2:])
+    height, width = _size(size)
+    rows, cols = _resize_matrices(h, w, height, width)
+    x = levels
+    if w != width:
+        x = _fixed_point_pass(x, np.ascontiguousarray(cols.T), right=True)
+    if h != height:
+        x = _fixed_point_pass(x, rows, right=False)
+    return x.to(levels.dtype)
+
+
+def _fixed_point_pass(x: torch.Tensor, weights: np.ndarray, *, right: bool) -> torch.Tensor:
+    """One pass of :func:`resize_levels`: ``x @ weights`` (``right``) or ``weights @ x`` in
+    fixed point, rounded down after adding half a unit, clamped to levels."""
+    ints, precision = _fixed_point(weights)
+    sums = np.abs(ints).sum(axis=0 if right else 1) / (1 << precision)
+    exact32 = 255 * sums.max() + 1 < 2**24 / (1 << precision)
+    dtype = torch.float32 if exact32 else torch.float64
+    # The weights divided by 2**precision (exact: a power of two), so every partial sum is an
+    # integer times 2**-precision, as exact as the integer; the half unit of the rounding rides
+    # in the product as the weight of a row (column) of ones, cheaper than adding it to the
+    # larger output.
+    half = np.full((1, ints.shape[1]) if right else (ints.shape[0], 1), 0.5)
+    scaled = np.concatenate([ints / (1 << precision), half], axis=0 if right else 1)
+    m = torch.from_numpy(np.ascontiguousarray(scaled)).to(device=x.device, dtype=dtype)
+    x = x.to(dtype)
+    if right:
+        y = torch.matmul(torch.cat([x, torch.ones_like(x[..., :1])], dim=-1), m)
+    else:
+        y = torch.matmul(m, torch.cat([x, torch.ones_like(x[..., :1, :])], dim=-2))
+    y = torch.floor(y)
+    # Nonnegative weights summing to (nearly) one keep every level in 0..255 without a clamp.
+    if (ints < 0).any() or 255 * sums.max() + 0.5 >= 256:
+        y = y.clamp(0, 255)
+    return y
+
+
+def _quantile_sorted(flat: torch.Tensor, q: float) -> torch.Tensor:
+    """``torch.quantile(flat, q, dim=-1)`` from a sort and two gathers, export-safe for a
+    fixed last axis: the rank in float32 and the two-sided interpolation of ``torch.lerp`` as
+    ``quantile`` computes them (equal to its result but for an occasional last bit: its
+    kernel may fuse the multiply and add)."""
+    n = int(flat.shape[-1])
+    ordered = flat.sort(dim=-1).values
+    rank = np.float32(np.float32(q) * np.float32(n - 1))
+    lo = math.floor(rank)
+    hi = min(lo + 1, n - 1)
+    weight = float(np.float32(rank - np.float32(lo)))
+    below, above = ordered[..., lo], ordered[..., hi]
+    if weight < 0.5:
+        return below + weight * (above - below)
+    return above - (above - below) * (1 - weight)
+
+
 class Render(nn.Module):
     """Maps ``(batch, n_channels, n_freqs, n_frames)`` → RGB images in [0, 1].
 
@@ -295,6 +388,10 @@ class Render(nn.Module):
     #: Colour and resize in uint8 on the CPU (fast); False forces the float path everywhere.
     uint8_on_cpu: bool = True
 
+    #: Render with export-safe operators only, to float images (see :meth:`_export_forward`);
+    #: set while a graph is exported (:meth:`sigalex.frontend.ImageFrontend.export_safe`).
+    export_safe: bool = False
+
     def forward(self, maps: torch.Tensor, *, image_dtype: str | None = None) -> torch.Tensor:
         """``image_dtype`` overrides the module's for this call (``"uint8"``: 8-bit levels)."""
         if image_dtype is not None:
@@ -304,6 +401,8 @@ class Render(nn.Module):
                 f"Render expects maps of shape (batch, n_channels, n_freqs, n_frames); "
                 f"got {tuple(maps.shape)}"
             )
+        if self.export_safe:
+            return self._export_forward(maps)
         if self.channels == "mean":
             maps = maps.mean(dim=1, keepdim=True)
         # One buffer of our own from here: the flip (low frequencies at the bottom) is the
@@ -354,6 +453,46 @@ class Render(nn.Module):
         else:
             rgb = rgb8
         rgb = rgb.unflatten(0, (batch, n_images))  # a view, whatever the memory layout
+        return rgb if self.channels == "each" else rgb[:, 0]
+
+    def _export_forward(self, maps: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` to float images with export-safe operators only: the flip as a
+        gather, percentiles from a sort, the tile grid as a pad and a reshape, the colormap
+        as a gather on the float LUT of 8-bit levels, the resize as the CPU's uint8 resize
+        (:func:`resize_levels`: the same levels). Out of place throughout; one fixed map size
+        (an exported model's)."""
+        if self.channels == "mean":
+            maps = maps.mean(dim=1, keepdim=True)
+        n_freqs = int(maps.shape[-2])  # fixed in an export (a traced shape is a tensor)
+        x = maps.index_select(-2, torch.arange(n_freqs - 1, -1, -1, device=maps.device))
+        x = _scale_map(x, self.scale, self.power, self.top_db, self.amin, inplace=False)
+        tile = self.channels == "tile"
+        dims = 3 if tile else 2
+        if self.normalize == "percentile":
+            flat = x.flatten(start_dim=x.ndim - dims)
+            lo, hi = (_quantile_sorted(flat, p / 100.0) for p in self.percentiles)
+            shape = (*lo.shape, *([1] * dims))
+            lo, hi = lo.reshape(shape), hi.reshape(shape)
+            span = hi - lo
+            span = torch.where(span > 0, span, torch.ones_like(span))
+            unit = x.sub(lo).div(span).clamp(0.0, 1.0)
+        else:
+            unit = _normalize_map(
+                x, self.normalize, dims, self.vmin, self.vmax, self.percentiles, inplace=False
+            )
+        if tile:
+            n_channels, h, w = (int(n) for n in unit.shape[-3:])
+            cols = math.ceil(math.sqrt(n_channels))
+            rows = math.ceil(n_channels / cols)
+            unit = nn.functional.pad(unit, (0, 0, 0, 0, 0, rows * cols - n_channels))
+            unit = unit.reshape(-1, rows, cols, h, w).permute(0, 1, 3, 2, 4)
+            unit = unit.reshape(-1, 1, rows * h, cols * w)
+        n_images, h, w = (int(n) for n in unit.shape[-3:])
+        idx = _lut_index(unit.reshape(-1, h * w), len(self.lut))
+        lut8 = self.lut.mul(255).round().to(unit.dtype)
+        rgb = lut8.index_select(0, idx.reshape(-1)).reshape(-1, h, w, 3).permute(0, 3, 1, 2)
+        rgb = resize_levels(rgb, self.size).div(255)
+        rgb = rgb.reshape(-1, n_images, 3, *self.size)
         return rgb if self.channels == "each" else rgb[:, 0]
 
     def extra_repr(self) -> str:

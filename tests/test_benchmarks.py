@@ -16,7 +16,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-STAGES = ("render", "predict", "train", "scaling", "peers", "stream_memory")
+STAGES = ("render", "predict", "train", "scaling", "peers", "stream_memory", "export")
 HEADER = "| stage | sigalex | baseline or peer | ratio | device | command |"
 
 

@@ -520,3 +520,22 @@ def test_uint8_and_float_images_are_bit_identical_in_every_combination(method, d
                         f"float == uint8 / 255 exactly: {exact}"
                     )
     assert not mismatches, "\n".join(mismatches)
+
+
+@pytest.mark.parametrize(
+    "shape, size",
+    [((59, 129), 227), ((17, 33), 64), ((300, 500), 227), ((2000, 3000), 227), ((500, 100), 227),
+     ((227, 227), 227)],
+)  # fmt: skip
+def test_resize_levels_gives_the_uint8_cpu_resize_exactly(shape, size):
+    """The export-safe resize (matrix products and floors) reproduces PyTorch's uint8 CPU
+    resize bit for bit: upsampling (float32 products), mild and strong downsampling with
+    antialiasing (float64 where float32 could not hold the sums), and no resize at all."""
+    from sigalex.render import resize, resize_levels
+
+    g = torch.Generator().manual_seed(0)
+    x8 = torch.randint(0, 256, (2, 4, *shape), generator=g, dtype=torch.uint8)
+    want = resize(x8.contiguous(memory_format=torch.channels_last), size).float()
+    got = resize_levels(x8.float(), size)
+    assert got.dtype == torch.float32 and got.shape == want.shape
+    assert torch.equal(got, want)

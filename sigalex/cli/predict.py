@@ -12,8 +12,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "predict",
         help="classify recordings with a trained checkpoint, writing TSV results",
-        description="Classify every input recording with a checkpoint from 'sigalex run': the "
-        "model's window slides over the whole recording, cut as in training. Writes into --out: "
+        description="Classify every input recording with a checkpoint from 'sigalex run' (or "
+        "an ONNX file from 'sigalex export', run by ONNX Runtime): the model's window slides over the whole recording, cut as in training. Writes into --out: "
         "windows.tsv (recording, channel, start_s, end_s, predicted, prob_<class>...), recordings.tsv "
         "(recording, channel, status, duration_s, sample_rate, n_windows, label, confidence, "
         "n_events, events_file, notes), events/<stem>_events.tsv for models with a positive class "
@@ -23,7 +23,13 @@ def add_parser(sub) -> None:
         "errors.tsv); 4 none could be classified; 1 a usage or checkpoint error. "
         "Example: sigalex predict --checkpoint runs/eeg/checkpoint.pt night/*.edf --out preds",
     )
-    p.add_argument("--checkpoint", type=Path, required=True, help="checkpoint.pt from sigalex run")
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        required=True,
+        help="checkpoint.pt from sigalex run, or model.onnx from sigalex export (run by ONNX "
+        "Runtime)",
+    )
     p.add_argument(
         "inputs", nargs="+", metavar="INPUT", help="files, folders (searched recursively) or globs"
     )
@@ -69,7 +75,8 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--compile",
         action="store_true",
-        help="torch.compile the model: a wait for the compiler first, then faster batches",
+        help="torch.compile the model: a wait for the compiler first, then faster batches "
+        "(PyTorch checkpoints only)",
     )
     p.set_defaults(func=main)
 

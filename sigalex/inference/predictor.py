@@ -1,8 +1,9 @@
 """Classifying recordings with a trained model: :class:`Predictor`, :class:`Prediction`.
 
 A :class:`Predictor` holds the model unit (:class:`sigalex.models.SignalClassifier`) rebuilt
-from a checkpoint alone, and cuts any recording the way its :class:`~sigalex.models.ModelSpec`
-says: the model's window slid over the whole recording (a whole-recording model's clips, as in
+from a checkpoint alone, or an ONNX export of it run by ONNX Runtime
+(:class:`sigalex.export.runtime.OnnxClassifier`, the same small interface), and cuts any
+recording the way its :class:`~sigalex.models.ModelSpec` says: the model's window slid over the whole recording (a whole-recording model's clips, as in
 training, fitted whole), at the recording's rate, resampled and fitted to the model's input.
 """
 
@@ -20,6 +21,7 @@ import torch
 from .._checks import resolve_device
 from ..checkpoint import load_checkpoint, load_model
 from ..errors import ParameterError
+from ..export.runtime import OnnxClassifier, looks_like_onnx
 from ..models.net import SignalClassifier
 from ..recording import Annotation
 from ..sources import open_source, select_rows, source_name
@@ -151,8 +153,8 @@ class Predictor:
 
     Parameters
     ----------
-    model : SignalClassifier
-        The model unit (front end + network + spec).
+    model : SignalClassifier or OnnxClassifier
+        The model unit (front end + network + spec), or an ONNX export of one.
     device : str or torch.device, optional
         ``None``/``"auto"``: CUDA when available.
     batch_size : int
@@ -171,18 +173,19 @@ class Predictor:
 
     def __init__(
         self,
-        model: SignalClassifier,
+        model: SignalClassifier | OnnxClassifier,
         *,
-        device=None,
+        device: str | torch.device | None = None,
         batch_size: int = 64,
         compile: bool = False,
         channels: str | None = None,
     ):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ParameterError(f"{batch_size=} must be a positive integer")
-        if not isinstance(model, SignalClassifier):
+        if not isinstance(model, SignalClassifier | OnnxClassifier):
             raise ParameterError(
-                f"model must be a sigalex.models.SignalClassifier; got {type(model).__name__}"
+                "model must be a sigalex.models.SignalClassifier or an OnnxClassifier; got "
+                f"{type(model).__name__}"
             )
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
@@ -207,8 +210,9 @@ class Predictor:
         compile: bool = False,
         channels: str | None = None,
     ) -> Predictor:
-        """Rebuild a predictor from a ``checkpoint.pt`` written by ``sigalex run``
-        (``compile``, ``channels``: see the class).
+        """Rebuild a predictor from a ``checkpoint.pt`` written by ``sigalex run``, or open a
+        ``.onnx`` file written by ``sigalex export`` (:meth:`from_onnx`; ``compile``,
+        ``channels``: see the class).
 
         Raises
         ------
@@ -218,6 +222,10 @@ class Predictor:
         ParameterError
             Bad ``device`` or ``batch_size``.
         """
+        if looks_like_onnx(path):
+            return cls.from_onnx(
+                path, device=device, batch_size=batch_size, compile=compile, channels=channels
+            )
         ckpt = load_checkpoint(path)
         pred = cls(
             load_model(ckpt), device=device, batch_size=batch_size, compile=compile,
@@ -232,6 +240,56 @@ class Predictor:
             "epoch": ckpt.training.get("epoch"),
             "weights_used": ckpt.training.get("weights_used"),
             "parent": ckpt.parent,
+        }
+        return pred
+
+    @classmethod
+    def from_onnx(
+        cls,
+        path,
+        *,
+        device=None,
+        batch_size: int = 64,
+        compile: bool = False,
+        channels: str | None = None,
+    ) -> Predictor:
+        """A predictor running an export of ``sigalex export`` through ONNX Runtime: the
+        same windows, outputs and options as a checkpoint's (``compile`` does not apply).
+        ``device`` ``None``/``"auto"``: CUDA when both PyTorch and onnxruntime have it.
+
+        Raises
+        ------
+        DataError
+            Missing, corrupt or foreign ONNX file (not written by ``sigalex export``).
+        ParameterError
+            ``compile``, a device onnxruntime has no provider for, bad ``batch_size``.
+        SigalexError
+            onnxruntime is not installed.
+        """
+        if device is None or device == "auto":
+            from ..export.runtime import import_onnxruntime
+
+            cuda = "CUDAExecutionProvider" in import_onnxruntime().get_available_providers()
+            device = "cuda" if cuda and torch.cuda.is_available() else "cpu"
+        if compile:
+            raise ParameterError(
+                f"compile applies to PyTorch checkpoints; ONNX Runtime optimises "
+                f"{Path(path).name} itself when it opens it"
+            )
+        model = OnnxClassifier(path, device=resolve_device(device))
+        pred = cls(model, device=model.device, batch_size=batch_size, channels=channels)
+        pred.checkpoint = Path(path)
+        meta = model.meta
+        pred.info = {
+            "architecture": model.spec.architecture,
+            "transform": dict(meta["recipe"].get("transform", {})),
+            "trained_version": meta["checkpoint"].get("trained_version"),
+            "checkpoint_format": f"onnx (sigalex export format {meta['format_version']})",
+            "epoch": (meta["checkpoint"].get("training") or {}).get("epoch"),
+            "weights_used": (meta["checkpoint"].get("training") or {}).get("weights_used"),
+            "parent": meta["checkpoint"].get("parent"),
+            "source_checkpoint_sha256": meta["checkpoint_sha256"],
+            **model.describe(),
         }
         return pred
 

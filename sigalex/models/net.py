@@ -153,15 +153,21 @@ class SignalClassifier(nn.Module):
 
     def check_windows(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` as float32 ``(batch, n_channels, n_times)`` matching the spec, or ParameterError."""
-        x = torch.as_tensor(x).to(torch.float32)
-        if x.ndim == 2:
-            x = x[:, None]
-        shape = (self.spec.n_channels, self.spec.n_times)
-        if x.ndim != 3 or tuple(x.shape[1:]) != shape:
-            raise ParameterError(
-                f"windows must be (batch, {shape[0]}, {shape[1]}); got {tuple(x.shape)}"
-            )
-        return x
+        return check_windows(self.spec, x)
 
 
-__all__ = ["SignalClassifier", "build_frontend"]
+def check_windows(spec: ModelSpec, x) -> torch.Tensor:
+    """``x`` as float32 ``(batch, n_channels, n_times)`` matching ``spec``, or ParameterError
+    (the check of every model unit: :class:`SignalClassifier`, an exported model)."""
+    x = torch.as_tensor(x).to(torch.float32)
+    if x.ndim == 2:
+        x = x[:, None]
+    shape = (spec.n_channels, spec.n_times)
+    if x.ndim != 3 or tuple(x.shape[1:]) != shape:
+        raise ParameterError(
+            f"windows must be (batch, {shape[0]}, {shape[1]}); got {tuple(x.shape)}"
+        )
+    return x
+
+
+__all__ = ["SignalClassifier", "build_frontend", "check_windows"]

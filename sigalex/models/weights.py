@@ -100,11 +100,14 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def build_network(architecture: str = "alexnet", *, num_classes: int, dropout: float = 0.5):
-    """A network of ``architecture`` with ``num_classes`` outputs, randomly initialised."""
+def build_network(
+    architecture: str = "alexnet", *, num_classes: int, dropout: float = 0.5, width: float = 1.0
+):
+    """A network of ``architecture`` with ``num_classes`` outputs and ``width`` times the
+    kernels and hidden units (the compact network below 1), randomly initialised."""
     arch = choice("model.architecture", architecture, ARCHITECTURES)
     num_classes = positive_int("num_classes", num_classes, minimum=2)
-    return ARCHITECTURES[arch](num_classes, dropout=dropout)
+    return ARCHITECTURES[arch](num_classes, dropout=dropout, width=width)
 
 
 def build_model(
@@ -116,6 +119,7 @@ def build_model(
     dropout: float = 0.5,
     freeze: str = "none",
     progress: bool = True,
+    width: float = 1.0,
 ) -> tuple[nn.Module, str]:
     """Build a classifier and load pretrained weights; returns ``(model, weights_used)``.
 
@@ -133,6 +137,10 @@ def build_model(
         corrupt or refused, it is an error.
     freeze : {"none", "features", "all_but_head"}
         Which pretrained parameters stop learning.
+    width : float
+        Kernels and hidden units relative to the full network, in (0, 1]: the compact network
+        below 1, which named weights (ImageNet's) do not fit (``ConfigError``); a state dict
+        of the same width loads.
 
     Returns
     -------
@@ -140,11 +148,16 @@ def build_model(
         ``weights_used`` says what the model really started from: ``"imagenet (<sha256>)"``,
         a file path with its hash, or ``"random"``.
     """
-    model = build_network(architecture, num_classes=num_classes, dropout=dropout)
+    model = build_network(architecture, num_classes=num_classes, dropout=dropout, width=width)
     arch = choice("model.architecture", architecture, ARCHITECTURES)
     freeze = choice("model.freeze", freeze, ("none", "features", "all_but_head"))
     used = "random"
     if weights is not None and str(weights).lower() not in ("", "none", "random"):
+        if width != 1 and str(weights) in WEIGHTS:
+            raise ConfigError(
+                f"model.weights={weights!r}: {weights} weights fit the full network (width 1) "
+                f'only; model.width = {width:g} trains from scratch (set model.weights = "none")'
+            )
         if arch != "alexnet":
             raise ConfigError(
                 f"model.weights={weights!r}: pretrained weights exist for 'alexnet' only; "

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import inspect
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple, TypeVar, cast
 
 import torch
 from torch import nn
 
 from .._checks import as_signal, choice, positive_int, sample_rate_hz
 from ..errors import ParameterError
+
+T = TypeVar("T")
 
 
 class TFMap(NamedTuple):
@@ -42,9 +45,17 @@ class Transform(nn.Module):
     name: str = ""
     power: float = 1.0
 
+    #: Compute with export-safe operators only (real matrix products and gathers: no FFT,
+    #: complex or sparse tensors; :mod:`sigalex.transforms.dense`): the same maps to float32
+    #: rounding, for the fixed signal length of an exported model. Set while a graph is
+    #: exported (:meth:`sigalex.frontend.ImageFrontend.export_safe`); off, PyTorch's fast
+    #: paths run as they are.
+    export_safe: bool = False
+
     def __init__(self, sample_rate: float):
         super().__init__()
         self.sample_rate = sample_rate_hz(sample_rate)
+        self._export_constants: dict[tuple, object] = {}
 
     # --- to implement -------------------------------------------------------------------
     def min_length(self) -> int:
@@ -53,6 +64,17 @@ class Transform(nn.Module):
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:  # (batch, n_times) -> (batch, F, T)
         raise NotImplementedError
+
+    def _export_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`_forward` with export-safe operators only (see :attr:`export_safe`)."""
+        raise ParameterError(f"transform {self.name!r} has no export-safe path")
+
+    def _constant(self, key: tuple, make: Callable[[], T]) -> T:
+        """A constant of the export-safe path (a DFT matrix, a bank operator), made once per
+        ``key`` (the signal length, say) by ``make()`` and kept (not a buffer: not saved)."""
+        if key not in self._export_constants:
+            self._export_constants = {key: make()}
+        return cast(T, self._export_constants[key])
 
     def times(self, n_times: int) -> torch.Tensor:
         """Frame centre times (s) for a signal of ``n_times`` samples, shape ``(n_frames,)``."""
@@ -77,7 +99,8 @@ class Transform(nn.Module):
         if not x.is_floating_point() or x.dtype in (torch.float16, torch.bfloat16):
             x = x.float()
         lead = x.shape[:-1]
-        out = self._forward(x.reshape(-1, n_times))
+        flat = x.reshape(-1, n_times)
+        out = self._export_forward(flat) if self.export_safe else self._forward(flat)
         return out.reshape(*lead, *out.shape[-2:])
 
     def map(self, signal) -> TFMap:

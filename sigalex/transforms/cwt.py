@@ -11,6 +11,7 @@ import torch
 
 from .._checks import choice, frequency_range, positive_float, positive_int
 from .base import SampleGridTransform, TFMap, apply_folded_bank, register
+from .dense import apply_dense_folded, folded_bank_operator
 
 
 def frequency_grid(fmin: float, fmax: float, n_freqs: int, spacing: str) -> np.ndarray:
@@ -136,6 +137,24 @@ class CWT(SampleGridTransform):
         spectrum = torch.fft.fft(x, n=n_fft)  # (batch, n_fft)
         bank = self.folded_bank(n_fft, hop, x.device, x.dtype)
         mag = apply_folded_bank(bank, spectrum, n_fft // hop, -(-n_times // hop)).abs()
+        return mag if self.power == 1.0 else mag.pow(self.power)
+
+    def _export_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The folded product of :meth:`_transform_block` as dense real matrix products
+        (:func:`~sigalex.transforms.dense.folded_bank_operator`), for this signal length."""
+        n_times = int(x.shape[-1])  # fixed in an export (a traced shape is a tensor)
+        hop = self.hop(n_times)
+        n_fft = self.fft_length(n_times, hop)
+        op = self._constant(
+            ("folded", n_times),
+            lambda: folded_bank_operator(
+                self.dense_bank(n_fft).numpy(),
+                n_signal=n_times,
+                hop=hop,
+                n_out=-(-n_times // hop),
+            ),
+        )
+        mag = apply_dense_folded(x, op.to(x.device, x.dtype))
         return mag if self.power == 1.0 else mag.pow(self.power)
 
     def extra_repr(self) -> str:

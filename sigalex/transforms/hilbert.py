@@ -14,6 +14,7 @@ from .._checks import as_signal, choice, frequency_range, positive_float, positi
 from ..errors import ParameterError
 from .base import SampleGridTransform, TFMap, apply_folded_bank, register
 from .cwt import frequency_grid
+from .dense import apply_dense_folded, folded_bank_operator, pad_signal
 
 
 def analytic_signal(signal) -> torch.Tensor:
@@ -221,6 +222,34 @@ class Hilbert(SampleGridTransform):
         dphi = torch.cat([dphi[..., :1], (dphi[..., 1:] + dphi[..., :-1]) / 2, dphi[..., -1:]], -1)
         freq = dphi * (self.sample_rate / (2 * np.pi))
         return freq[..., ::hop].clamp_min(0)
+
+    def _export_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The envelope of :meth:`_transform_block` as a gather (the reflect padding) and
+        dense real matrix products (:func:`~sigalex.transforms.dense.folded_bank_operator`):
+        the one-sided bank, with the advance by the padding folded into it as a phase."""
+        if self.output != "envelope":
+            raise ParameterError(
+                f"hilbert output={self.output!r} has no export-safe path (its phase differences "
+                "need every sample's complex value); export output='envelope' models"
+            )
+        n_times = int(x.shape[-1])  # fixed in an export (a traced shape is a tensor)
+        pad = self.padding(n_times)
+        step = self._step(n_times)
+        n_fft = self.fft_length(n_times)
+
+        def make():
+            half = n_fft // 2 + 1
+            bank = np.zeros((self.n_bands, n_fft), np.complex128)
+            shift = np.exp(2j * np.pi * pad * np.fft.fftfreq(n_fft)[:half])
+            bank[:, :half] = self.dense_bank(n_fft).numpy() * shift[None]
+            return folded_bank_operator(
+                bank, n_signal=n_times + 2 * pad, hop=step, n_out=-(-n_times // step)
+            )
+
+        op = self._constant(("folded", n_times), make)
+        padded = pad_signal(x, pad, pad, "reflect")
+        env = apply_dense_folded(padded, op.to(x.device, x.dtype))
+        return env if self.power == 1.0 else env.pow(self.power)
 
     def extra_repr(self) -> str:
         return (

@@ -150,6 +150,14 @@ class Mel(_STFTBase):
         spec = self._spectrum(x)
         return torch.matmul(self._cast(self.filterbank, spec), spec)
 
+    def _export_forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Only the bins some filter uses: the DFT rows and the filters' columns of those.
+        used = np.nonzero((self.filterbank != 0).any(0).cpu().numpy())[0]
+        first, stop = (int(used[0]), int(used[-1]) + 1) if used.size else (0, 1)
+        spec = self._from_power2(self._export_power2(x, first, stop))
+        bank = self._cast(self.filterbank[:, first:stop], spec)
+        return torch.matmul(bank, spec)
+
     def extra_repr(self) -> str:
         return (
             f"{super().extra_repr()}, n_mels={self.n_mels}, fmin={self.fmin:g}, fmax={self.fmax:g}"

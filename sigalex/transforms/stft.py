@@ -11,6 +11,7 @@ import torch
 from .._checks import choice, frequency_range, positive_float, positive_int
 from ..errors import ParameterError
 from .base import TFMap, Transform, register
+from .dense import dft_frames, dft_rows, pad_signal
 
 PAD_MODES = ("constant", "reflect", "replicate", "circular")
 
@@ -130,6 +131,18 @@ class _STFTBase(Transform):
         kept = spec[:, bins]
         return self._from_power2(kept.real.square() + kept.imag.square())
 
+    def _export_power2(self, x: torch.Tensor, first: int, stop: int) -> torch.Tensor:
+        """``|X|**2`` of bins ``first..stop - 1``, export-safe: the centre padding as a gather
+        (or a constant pad) and the windowed DFT rows of those bins as a strided convolution
+        (:func:`~sigalex.transforms.dense.dft_frames`). ``(batch, stop - first, n_frames)``."""
+        pad = self.n_fft // 2 if self.center else 0
+        rows = self._constant(
+            ("dft", first, stop),
+            lambda: dft_rows(self.n_fft, np.arange(first, stop), self.window.cpu().numpy()),
+        )
+        padded = pad_signal(x, pad, pad, self.pad_mode)
+        return dft_frames(padded, rows.to(x.device), self.hop_length)
+
     def _from_power2(self, power2: torch.Tensor) -> torch.Tensor:
         """``|X|**2`` → ``|X|**power``."""
         if self.power == 2.0:
@@ -231,6 +244,9 @@ class STFT(_STFTBase):
             if x.shape[0] * n_frames * self.n_fft >= DFT_MIN_FRAME_SAMPLES:
                 return self._dft_spectrum(x)
         return self._spectrum(x, self._bins)
+
+    def _export_forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._from_power2(self._export_power2(x, self._bins.start, self._bins.stop))
 
     def _dft_spectrum(self, x: torch.Tensor) -> torch.Tensor:
         """What ``_spectrum(x, self._bins)`` gives (to float32 rounding, < 1e-5 of the peak),
