@@ -400,7 +400,12 @@ def test_a_killed_worker_leaves_its_trial_failed_and_retried(tmp_path, eeg, caps
             study = optuna.load_study(study_name="tiny", storage=url)
         except Exception:  # not created yet
             continue
-        running = study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+        # running with its point drawn (a trial is RUNNING a moment before it has its lr)
+        running = [
+            t
+            for t in study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+            if "train.lr" in t.params
+        ]
     assert running, worker.communicate()[1]
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait()

@@ -31,6 +31,8 @@ except ImportError as exc:  # pragma: no cover - the CLI says so before importin
 import contextlib
 import dataclasses
 import logging
+import os
+import socket
 import time
 import uuid
 import warnings
@@ -258,6 +260,35 @@ def tune(
     return result
 
 
+CLAIM_ATTR = "sigalex:final_claim"
+
+
+def _claim_final(study, trial: int) -> bool:
+    """Whether this worker trains the final run of ``trial``: the first claim for that trial
+    stands (a worker that finishes later, while the final trains, leaves it alone); two
+    claims written at once are settled by reading back after a second (the last written
+    wins, the other backs off). A claimer that dies leaves the final undone: ``sigalex tune
+    --final`` runs it."""
+    held = study.user_attrs.get(CLAIM_ATTR)
+    if isinstance(held, dict) and held.get("trial") == trial:
+        log.info(
+            f"another worker ({held.get('by', '?')}) trains trial {trial}'s recipe for the test "
+            "set; if it stopped before it finished, run sigalex tune --final"
+        )
+        return False
+    token = {
+        "trial": trial,
+        "token": uuid.uuid4().hex,
+        "by": f"{socket.gethostname()}:{os.getpid()}",
+    }
+    study.set_user_attr(CLAIM_ATTR, token)
+    time.sleep(1.0)
+    if study.user_attrs.get(CLAIM_ATTR) != token:
+        log.info(f"another worker trains trial {trial}'s recipe for the test set")
+        return False
+    return True
+
+
 def final_run(study, base: Config, tune_dir: Path, cache: DataCache, device, *, claim: bool):
     """Train the best trial's recipe once and score the test set, unless that was done for the
     same best trial already; with ``claim``, only the worker whose claim stands does it."""
@@ -272,13 +303,8 @@ def final_run(study, base: Config, tune_dir: Path, cache: DataCache, device, *, 
             f"final run of trial {best.number}: {done.get('run_dir')} (the test set was scored then)"
         )
         return done
-    if claim:  # two workers may finish together: the last claim written wins
-        token = uuid.uuid4().hex
-        study.set_user_attr("sigalex:final_claim", token)
-        time.sleep(1.0)
-        if study.user_attrs.get("sigalex:final_claim") != token:
-            log.info(f"another worker trains trial {best.number}'s recipe for the test set")
-            return None
+    if claim and not _claim_final(study, best.number):
+        return None
     cfg = recipe_of(base, values_of(best, base.tune.space))
     cfg = dataclasses.replace(
         cfg, output=dataclasses.replace(cfg.output, dir=str(tune_dir), name="final"),
