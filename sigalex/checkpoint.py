@@ -255,12 +255,12 @@ def load_model(checkpoint, *, device=None) -> SignalClassifier:
     spec = ckpt.spec
     try:
         frontend = build_frontend(cfg, spec.sample_rate)
-    except ConfigError as exc:
+        network = build_network(
+            spec.architecture, num_classes=len(spec.classes), dropout=cfg.model.dropout,
+            width=cfg.model.width, groups=cfg.model.groups,
+        )  # fmt: skip
+    except ConfigError as exc:  # model.groups = 2 in a recipe of an "alexnet" model, say
         raise DataError(f"{where}: the checkpoint's recipe is not valid here: {exc}") from exc
-    network = build_network(
-        spec.architecture, num_classes=len(spec.classes), dropout=cfg.model.dropout,
-        width=cfg.model.width, groups=cfg.model.groups,
-    )  # fmt: skip
     try:
         network.load_state_dict(ckpt.state_dict)
     except (RuntimeError, KeyError, ValueError) as exc:
