@@ -79,10 +79,14 @@ def test_parameter_count_is_the_paper_s(groups, classes, total):
             (96, 3, 11, 11), (256, 48, 5, 5), (384, 256, 3, 3), (384, 192, 3, 3), (256, 192, 3, 3)
         ]  # fmt: skip
     assert [c.groups for c in convs] == ([1, 2, 1, 2, 2] if groups == 2 else [1] * 5)
-    # LRN and pooling are the same in both
+    # the same layers but for the normalisation, per half at groups=2 (no parameters either way)
     kinds = [type(m).__name__ for m in network.features if not isinstance(m, nn.Conv2d)]
     dense = build_network("alexnet2012", num_classes=classes, groups=1, width=0.1)
-    assert kinds == [type(m).__name__ for m in dense.features if not isinstance(m, nn.Conv2d)]
+    lrn = "SplitLocalResponseNorm" if groups == 2 else "LocalResponseNorm"
+    assert kinds == [
+        lrn if k == "LocalResponseNorm" else k
+        for k in (type(m).__name__ for m in dense.features if not isinstance(m, nn.Conv2d))
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +113,29 @@ def test_the_halves_mix_only_where_the_paper_says(paper_network, layer, split):
         torch.testing.assert_close(a[:, half:], b[:, half:], rtol=0, atol=0)
     else:
         assert bool(changed[half:].all())
+
+
+def test_the_whole_network_keeps_its_halves_apart_up_to_conv3(paper_network):
+    """conv1 to conv2's normalisation and pooling (ReLUs, LRN per half, pooling): conv2's second
+    half never sees conv1's first half, as on the paper's second GPU; with the normalisation
+    across all maps it would, at the border."""
+    stack = paper_network.features[3:8]  # pool1, conv2, ReLU, LRN2, pool2
+    x = torch.rand(1, 96, 27, 27)
+    y = x.clone()
+    y[:, :48] = torch.rand(1, 48, 27, 27) * 5  # the first GPU's conv1 maps
+    with torch.no_grad():
+        a, b = stack(x), stack(y)
+    torch.testing.assert_close(a[:, 128:], b[:, 128:], rtol=0, atol=0)
+    assert not torch.equal(a[:, :128], b[:, :128])
+    # the normalisation itself: one half's maps do not change the other's
+    lrn = paper_network.features[2]
+    m = torch.rand(1, 96, 5, 5)
+    n = m.clone()
+    n[:, 40:48] *= 10  # maps at the border of the first half
+    with torch.no_grad():
+        torch.testing.assert_close(lrn(m)[:, 48:], lrn(n)[:, 48:], rtol=0, atol=0)
+        assert not torch.equal(nn.LocalResponseNorm(5, 1e-4, 0.75, 2.0)(m)[:, 48:50],
+                               nn.LocalResponseNorm(5, 1e-4, 0.75, 2.0)(n)[:, 48:50])  # fmt: skip
 
 
 def test_whole_feature_stack_keeps_the_halves_between_conv3_and_conv5(paper_network):

@@ -130,6 +130,25 @@ class AlexNet(_AlexNetBase):
         self.classifier = _classifier(num_classes, dropout, c5 * 6 * 6, scaled(4096, self.width))
 
 
+class SplitLocalResponseNorm(nn.Module):
+    """Local response normalisation within each of ``groups`` equal blocks of channels (the
+    2012 network's two GPUs each normalised their own kernel maps); no parameters."""
+
+    def __init__(self, groups: int, **lrn):
+        super().__init__()
+        self.groups = groups
+        self.lrn = nn.LocalResponseNorm(**lrn)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.lrn(part) for part in x.chunk(self.groups, dim=1)], dim=1)
+
+
+def _lrn(groups: int) -> nn.Module:
+    """The paper's normalisation (size 5, alpha 1e-4, beta 0.75, k 2), per group of maps."""
+    kw = {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0}
+    return nn.LocalResponseNorm(**kw) if groups == 1 else SplitLocalResponseNorm(groups, **kw)
+
+
 class AlexNet2012(_AlexNetBase):
     """The network of Krizhevsky, Sutskever & Hinton (2012), on one device, for training from scratch.
 
@@ -143,10 +162,10 @@ class AlexNet2012(_AlexNetBase):
     conv4 and conv5 see only the kernel maps of their own half ("GPU": the first or the second
     half of the channels), conv2's kernels are 5×5×48, conv4's and conv5's 3×3×192; conv1
     (11×11×3), conv3 (3×3×256: both halves) and the fully connected layers are dense.
-    ``groups=1`` (default) is the same network with every convolution dense. Local response
-    normalisation and pooling are the same in both; the normalisation runs across all of a
-    layer's maps, so at ``groups=2`` it joins the two maps either side of the halves' border,
-    which the paper's GPUs, normalising each its own maps, did not. At ``groups=2`` each
+    ``groups=1`` (default) is the same network with every convolution dense. At ``groups=2``
+    the local response normalisation after conv1 and conv2 runs within each half
+    (:class:`SplitLocalResponseNorm`), as each of the paper's GPUs normalised its own maps, so
+    the halves meet only in conv3 and the fully connected layers. At ``groups=2`` each
     convolution's kernels are rounded to an even number after scaling by ``width`` (the halves
     stay equal; nothing changes at ``width=1``, nor at 0.25).
 
@@ -174,11 +193,11 @@ class AlexNet2012(_AlexNetBase):
         self.features = nn.Sequential(
             nn.Conv2d(3, c1, kernel_size=11, stride=4),
             nn.ReLU(inplace=True),
-            nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0),
+            _lrn(g),
             nn.MaxPool2d(kernel_size=3, stride=2),
             nn.Conv2d(c1, c2, kernel_size=5, padding=2, groups=g),
             nn.ReLU(inplace=True),
-            nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0),
+            _lrn(g),
             nn.MaxPool2d(kernel_size=3, stride=2),
             nn.Conv2d(c2, c3, kernel_size=3, padding=1),
             nn.ReLU(inplace=True),
