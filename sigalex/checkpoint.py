@@ -255,12 +255,12 @@ def load_model(checkpoint, *, device=None) -> SignalClassifier:
     spec = ckpt.spec
     try:
         frontend = build_frontend(cfg, spec.sample_rate)
-    except ConfigError as exc:
+        network = build_network(
+            spec.architecture, num_classes=len(spec.classes), dropout=cfg.model.dropout,
+            width=cfg.model.width, groups=cfg.model.groups,
+        )  # fmt: skip
+    except ConfigError as exc:  # model.groups = 2 in a recipe of an "alexnet" model, say
         raise DataError(f"{where}: the checkpoint's recipe is not valid here: {exc}") from exc
-    network = build_network(
-        spec.architecture, num_classes=len(spec.classes), dropout=cfg.model.dropout,
-        width=cfg.model.width,
-    )  # fmt: skip
     try:
         network.load_state_dict(ckpt.state_dict)
     except (RuntimeError, KeyError, ValueError) as exc:
@@ -314,7 +314,7 @@ def resolve_parent(cfg: Config) -> tuple[Config, Checkpoint | None]:
     ------
     ConfigError
         A front end that differs under ``"same"`` (the message lists the differences and the
-        two ways to choose), or another architecture.
+        two ways to choose), or another architecture, width or groups.
     DataError
         ``model.weights`` names a missing or unreadable file.
     """
@@ -342,6 +342,12 @@ def resolve_parent(cfg: Config) -> tuple[Config, Checkpoint | None]:
         raise ConfigError(
             f"model.weights = {weights!r} is a model.width = {parent_width:g} network; the "
             f"recipe builds model.width = {cfg.model.width:g}"
+        )
+    parent_groups = parent.recipe.model.groups
+    if parent_groups != cfg.model.groups:
+        raise ConfigError(
+            f"model.weights = {weights!r} is a model.groups = {parent_groups} network; the "
+            f"recipe builds model.groups = {cfg.model.groups}"
         )
     ours = to_dict(cfg)
     diff = _differences(frontend_of(parent.config), frontend_of(ours))
@@ -379,13 +385,14 @@ def initial_model(
         network, used = build_model(
             m.architecture, num_classes=n_classes, weights=weights,
             weights_required=m.weights_required, dropout=m.dropout, freeze=m.freeze,
-            progress=progress, width=m.width,
+            progress=progress, width=m.width, groups=m.groups,
         )  # fmt: skip
     else:
         path = Path(m.weights).expanduser()
         network = build_network(
-            m.architecture, num_classes=n_classes, dropout=m.dropout, width=m.width
-        )
+            m.architecture, num_classes=n_classes, dropout=m.dropout, width=m.width,
+            groups=m.groups,
+        )  # fmt: skip
         if parent is not None:
             keep = tuple(parent.spec.classes) == tuple(spec.classes)
             load_pretrained(network, parent.state_dict, source=str(path), keep_head=keep)

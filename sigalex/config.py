@@ -89,6 +89,7 @@ class ModelConfig:
     pretrained_lr_scale: float = 1.0  # learning-rate factor for pretrained layers
     dropout: float = 0.5
     width: float = 1.0  # kernels and hidden units x width, in (0, 1]; < 1: the compact network
+    groups: int = 1  # alexnet2012 only: 2 = the paper's two-GPU split (grouped conv2, 4, 5)
 
 
 @dataclass(frozen=True)
@@ -302,6 +303,11 @@ def _check_value(key: str, value) -> None:
         raise ConfigError(f"{key} = {value!r}: must be >= 0")
     if key in FRACTIONS and not 0 <= value <= 1:
         raise ConfigError(f"{key} = {value!r}: must be between 0 and 1")
+    if key == "model.groups" and value not in (1, 2):
+        raise ConfigError(
+            f"{key} = {value!r}: must be 1 (dense convolutions) or 2 (the 2012 paper's two-GPU "
+            "split of conv2, conv4 and conv5)"
+        )
 
 
 def _section(name: str, table) -> object:
@@ -486,6 +492,13 @@ def _check_consistency(cfg: Config) -> None:
         raise ConfigError(
             f"model.weights = {cfg.model.weights!r}: the 2012 paper network trains from scratch; "
             'set model.weights = "none"'
+        )
+    if cfg.model.groups != 1 and cfg.model.architecture != "alexnet2012":
+        raise ConfigError(
+            f"model.groups = {cfg.model.groups} with model.architecture = "
+            f"{cfg.model.architecture!r}: grouped convolutions are the 2012 paper's network only "
+            '(model.architecture = "alexnet2012"); torchvision\'s AlexNet and its ImageNet '
+            "weights are dense (model.groups = 1)"
         )
     if cfg.model.width != 1 and cfg.model.weights.lower() == "imagenet":
         raise ConfigError(

@@ -42,15 +42,22 @@ class ImageNetNormalize(nn.Module):
         return y.add_((-self.mean / self.std).to(y.dtype))
 
 
-def scaled(channels: int, width: float) -> int:
-    """``channels`` times the width multiplier, rounded (at least 1)."""
-    return max(1, round(channels * width))
+def scaled(channels: int, width: float, multiple: int = 1) -> int:
+    """``channels`` times the width multiplier, rounded to a multiple of ``multiple`` (at least
+    ``multiple``): grouped convolutions need channel counts their groups divide."""
+    return multiple * max(1, round(channels * width / multiple))
 
 
 def _check_width(width) -> float:
     if isinstance(width, bool) or not isinstance(width, int | float) or not 0 < width <= 1:
         raise ParameterError(f"{width=} must be a number in (0, 1] (1: the full network)")
     return float(width)
+
+
+def _check_groups(groups) -> int:
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups not in (1, 2):
+        raise ParameterError(f"{groups=} must be 1 (dense) or 2 (the 2012 paper's two-GPU split)")
+    return int(groups)
 
 
 def _classifier(num_classes: int, dropout: float, in_features: int, hidden: int) -> nn.Sequential:
@@ -123,6 +130,25 @@ class AlexNet(_AlexNetBase):
         self.classifier = _classifier(num_classes, dropout, c5 * 6 * 6, scaled(4096, self.width))
 
 
+class SplitLocalResponseNorm(nn.Module):
+    """Local response normalisation within each of ``groups`` equal blocks of channels (the
+    2012 network's two GPUs each normalised their own kernel maps); no parameters."""
+
+    def __init__(self, groups: int, **lrn):
+        super().__init__()
+        self.groups = groups
+        self.lrn = nn.LocalResponseNorm(**lrn)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.lrn(part) for part in x.chunk(self.groups, dim=1)], dim=1)
+
+
+def _lrn(groups: int) -> nn.Module:
+    """The paper's normalisation (size 5, alpha 1e-4, beta 0.75, k 2), per group of maps."""
+    kw = {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0}
+    return nn.LocalResponseNorm(**kw) if groups == 1 else SplitLocalResponseNorm(groups, **kw)
+
+
 class AlexNet2012(_AlexNetBase):
     """The network of Krizhevsky, Sutskever & Hinton (2012), on one device, for training from scratch.
 
@@ -131,27 +157,53 @@ class AlexNet2012(_AlexNetBase):
     dropout 0.5; weights N(0, 0.01), biases 1 in conv2, conv4, conv5 and the hidden fully
     connected layers, 0 elsewhere. Input ``(batch, 3, 227, 227)``. ``width`` scales the
     kernels and hidden units as in :class:`AlexNet`.
+
+    ``groups=2`` is the paper's two-GPU network (its figure 2) as grouped convolutions: conv2,
+    conv4 and conv5 see only the kernel maps of their own half ("GPU": the first or the second
+    half of the channels), conv2's kernels are 5×5×48, conv4's and conv5's 3×3×192; conv1
+    (11×11×3), conv3 (3×3×256: both halves) and the fully connected layers are dense.
+    ``groups=1`` (default) is the same network with every convolution dense. At ``groups=2``
+    the local response normalisation after conv1 and conv2 runs within each half
+    (:class:`SplitLocalResponseNorm`), as each of the paper's GPUs normalised its own maps, so
+    the halves meet only in conv3 and the fully connected layers. At ``groups=2`` each
+    convolution's kernels are rounded to an even number after scaling by ``width`` (the halves
+    stay equal; nothing changes at ``width=1``, nor at 0.25).
+
+    Parameters (weights and biases), ``width=1``:
+
+    ==========  ==============  ==============
+    classes     ``groups=1``    ``groups=2``
+    ==========  ==============  ==============
+    1000        62,378,344      60,965,224
+    2           58,289,538      56,876,418
+    ==========  ==============  ==============
+
+    ``groups=2`` has 1,413,120 fewer: conv2 307,200, conv4 663,552, conv5 442,368 weights
+    (half of each dense layer's).
     """
 
-    def __init__(self, num_classes: int = 1000, *, dropout: float = 0.5, width: float = 1.0):
+    def __init__(
+        self, num_classes: int = 1000, *, dropout: float = 0.5, width: float = 1.0, groups: int = 1
+    ):
         super().__init__()
         self.width = _check_width(width)
-        c1, c2, c3, c4, c5 = (scaled(c, self.width) for c in (96, 256, 384, 384, 256))
+        self.groups = g = _check_groups(groups)
+        c1, c2, c3, c4, c5 = (scaled(c, self.width, g) for c in (96, 256, 384, 384, 256))
         self.normalize = ImageNetNormalize()
         self.features = nn.Sequential(
             nn.Conv2d(3, c1, kernel_size=11, stride=4),
             nn.ReLU(inplace=True),
-            nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0),
+            _lrn(g),
             nn.MaxPool2d(kernel_size=3, stride=2),
-            nn.Conv2d(c1, c2, kernel_size=5, padding=2),
+            nn.Conv2d(c1, c2, kernel_size=5, padding=2, groups=g),
             nn.ReLU(inplace=True),
-            nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0),
+            _lrn(g),
             nn.MaxPool2d(kernel_size=3, stride=2),
             nn.Conv2d(c2, c3, kernel_size=3, padding=1),
             nn.ReLU(inplace=True),
-            nn.Conv2d(c3, c4, kernel_size=3, padding=1),
+            nn.Conv2d(c3, c4, kernel_size=3, padding=1, groups=g),
             nn.ReLU(inplace=True),
-            nn.Conv2d(c4, c5, kernel_size=3, padding=1),
+            nn.Conv2d(c4, c5, kernel_size=3, padding=1, groups=g),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2),
         )

@@ -101,12 +101,27 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 
 def build_network(
-    architecture: str = "alexnet", *, num_classes: int, dropout: float = 0.5, width: float = 1.0
+    architecture: str = "alexnet",
+    *,
+    num_classes: int,
+    dropout: float = 0.5,
+    width: float = 1.0,
+    groups: int = 1,
 ):
     """A network of ``architecture`` with ``num_classes`` outputs and ``width`` times the
-    kernels and hidden units (the compact network below 1), randomly initialised."""
+    kernels and hidden units (the compact network below 1), randomly initialised. ``groups=2``
+    splits conv2, conv4 and conv5 of ``alexnet2012`` in two halves as the paper's two GPUs did
+    (``ConfigError`` for ``alexnet``: torchvision's layout, and its ImageNet weights, are dense)."""
     arch = choice("model.architecture", architecture, ARCHITECTURES)
     num_classes = positive_int("num_classes", num_classes, minimum=2)
+    if arch == "alexnet2012":
+        return ARCHITECTURES[arch](num_classes, dropout=dropout, width=width, groups=groups)
+    if groups != 1:
+        raise ConfigError(
+            f"model.groups = {groups!r} with model.architecture = {arch!r}: grouped convolutions "
+            'are the 2012 paper\'s network only (model.architecture = "alexnet2012"); '
+            "torchvision's AlexNet and its ImageNet weights are dense (model.groups = 1)"
+        )
     return ARCHITECTURES[arch](num_classes, dropout=dropout, width=width)
 
 
@@ -120,6 +135,7 @@ def build_model(
     freeze: str = "none",
     progress: bool = True,
     width: float = 1.0,
+    groups: int = 1,
 ) -> tuple[nn.Module, str]:
     """Build a classifier and load pretrained weights; returns ``(model, weights_used)``.
 
@@ -141,6 +157,8 @@ def build_model(
         Kernels and hidden units relative to the full network, in (0, 1]: the compact network
         below 1, which named weights (ImageNet's) do not fit (``ConfigError``); a state dict
         of the same width loads.
+    groups : {1, 2}
+        ``2``: the 2012 paper's two-GPU split of ``alexnet2012`` (:func:`build_network`).
 
     Returns
     -------
@@ -148,7 +166,9 @@ def build_model(
         ``weights_used`` says what the model really started from: ``"imagenet (<sha256>)"``,
         a file path with its hash, or ``"random"``.
     """
-    model = build_network(architecture, num_classes=num_classes, dropout=dropout, width=width)
+    model = build_network(
+        architecture, num_classes=num_classes, dropout=dropout, width=width, groups=groups
+    )
     arch = choice("model.architecture", architecture, ARCHITECTURES)
     freeze = choice("model.freeze", freeze, ("none", "features", "all_but_head"))
     used = "random"

@@ -112,7 +112,9 @@ def validate(cfg: Config) -> PreparedData:
 def _check_image_size(cfg: Config) -> None:
     """The network must take the recipe's images: a shape-only pass on the meta device."""
     with torch.device("meta"):
-        network = build_network(cfg.model.architecture, num_classes=2, width=cfg.model.width)
+        network = build_network(
+            cfg.model.architecture, num_classes=2, width=cfg.model.width, groups=cfg.model.groups
+        )
     size = cfg.render.size
     try:
         network(torch.zeros(1, 3, size, size, device="meta"))
