@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -33,6 +36,15 @@ def add_parser(sub) -> None:
         metavar="RUN_DIR",
         help="continue an interrupted run from its last.pt (with the run's own config.toml)",
     )
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train with N processes on this machine (DistributedDataParallel; launches "
+        "'torchrun --standalone --nproc-per-node N -m sigalex run ...'; GPUs: one each, "
+        "CPUs: gloo). Several machines: call torchrun yourself",
+    )
     p.set_defaults(func=main)
 
 
@@ -41,8 +53,33 @@ def main(args) -> int:
 
     if args.config is None and args.resume is None:
         raise ConfigError("sigalex run: give a recipe (TOML), or --resume RUN_DIR")
+    if args.nproc < 1:
+        raise ConfigError(f"--nproc {args.nproc}: must be a positive number of processes")
+    if args.nproc > 1:
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise ConfigError(
+                "--nproc inside a torchrun launch: torchrun already started the ranks"
+            )
+        return subprocess.call(torchrun_command(args))
     run_recipe(args.config, overrides=args.overrides, device=args.device, resume=args.resume)
     return 0
+
+
+def torchrun_command(args) -> list[str]:
+    """``sigalex run --nproc N ...`` as the torchrun launch it stands for (one machine)."""
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone",
+        f"--nproc-per-node={args.nproc}", "-m", "sigalex", "run",
+    ]  # fmt: skip
+    if args.config is not None:
+        cmd.append(str(args.config))
+    for override in args.overrides:
+        cmd += ["--set", override]
+    if args.device:
+        cmd += ["--device", args.device]
+    if args.resume is not None:
+        cmd += ["--resume", str(args.resume)]
+    return cmd
 
 
 def add_validate_parser(sub) -> None:

@@ -48,17 +48,27 @@ def write_test_predictions(path: Path, trainer: Trainer, y: np.ndarray, p: np.nd
 
 
 def finish_fold(trainer: Trainer, fold_dir: Path) -> dict:
-    """Test the fold's best checkpoint; write its predictions, metrics' plots; return metrics."""
-    best = load_checkpoint(fold_dir / "checkpoint.pt")
-    trainer.model.network.load_state_dict(best.state_dict)
+    """Test the fold's best checkpoint; write its predictions, metrics' plots; return metrics.
+
+    In a distributed run every rank tests its share (the predictions are gathered) and rank 0
+    alone writes; the best weights are those every rank kept in memory, or ``checkpoint.pt``
+    (a resumed run whose best epoch came before the resume: the run directory must then be
+    visible to every rank)."""
+    if trainer.best_state is not None:
+        state = trainer.best_state
+    else:
+        state = load_checkpoint(fold_dir / "checkpoint.pt").state_dict
+    trainer.model.network.load_state_dict(state)
     y, p, loss = trainer.predict(trainer.test_loader)
     data = trainer.data
-    write_test_predictions(fold_dir / "test_predictions.tsv", trainer, y, p)
     metrics = classification_metrics(y, p, data.classes, positive_class=data.spec.positive_class)
     metrics["loss"] = loss
     per_recording = recording_metrics(trainer, y, p)
     if per_recording is not None:
         metrics["per_recording"] = per_recording
+    if not trainer.dist.is_main:
+        return metrics
+    write_test_predictions(fold_dir / "test_predictions.tsv", trainer, y, p)
     plot_dir = fold_dir / "plots"
     plots.plot_history(trainer.history, plot_dir / "training.png", best_epoch=trainer.best_epoch)
     plots.plot_confusion(metrics["confusion_matrix"], data.classes, plot_dir / "confusion.png")

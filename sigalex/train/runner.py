@@ -9,6 +9,7 @@ must never see it).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -34,8 +35,10 @@ from ..metrics import summarise_folds
 from ..models.net import build_frontend
 from ..models.weights import build_network
 from ..runtime import device_name
-from .callbacks import Callback, default_callbacks
+from . import distributed
+from .callbacks import Callback, EarlyStopping, default_callbacks
 from .data import PreparedData, prepare_data
+from .distributed import Distributed
 from .report import finish_fold, summary_line
 from .trainer import Trainer
 
@@ -234,13 +237,42 @@ def run(
     if device:
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, device=device))
     dev = resolve_device(cfg.train.device)
-    cfg, parent = resolve_parent(cfg)
-    states = _resume_states(Path(resume)) if resume is not None else {}
-    data = _validated(cfg, data)
-    run_dir = Path(resume) if resume is not None else new_run_dir(cfg)
-    with FolderLock(run_dir, f"sigalex run {cfg.output.name or 'run'}"):
-        remove_stale_temporaries(run_dir)  # a kill during a checkpoint save leaves one
-        return _run_in(run_dir, cfg, data, dev, parent, states, resume, evaluate_test, callbacks)
+    dist = distributed.from_environment(dev)  # under torchrun: this rank's place (module docs)
+    dev = distributed.rank_device(dist, dev)
+    with _quiet_unless_main(dist):
+        cfg, parent = resolve_parent(cfg)
+        states = _resume_states(Path(resume)) if resume is not None else {}
+        data = _validated(cfg, data)
+        made = None
+        if dist.is_main:
+            made = str(Path(resume) if resume is not None else new_run_dir(cfg))
+        run_dir = Path(distributed.broadcast(dist, made) or "")
+        lock = (
+            FolderLock(run_dir, f"sigalex run {cfg.output.name or 'run'}")
+            if dist.is_main
+            else contextlib.nullcontext()
+        )
+        with lock:
+            if dist.is_main:
+                remove_stale_temporaries(run_dir)  # a kill during a checkpoint save leaves one
+            result = _run_in(
+                run_dir, cfg, data, dev, parent, states, resume, evaluate_test, callbacks, dist
+            )
+            distributed.barrier(dist)  # every rank returns once rank 0 has written the run
+            return result
+
+
+@contextlib.contextmanager
+def _quiet_unless_main(dist: Distributed):
+    """Ranks other than 0 log errors only (one voice for N processes)."""
+    logger = logging.getLogger("sigalex")
+    level = logger.level
+    if not dist.is_main:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _forget_last(fold_dir: Path, cfg: Config) -> None:
@@ -250,9 +282,18 @@ def _forget_last(fold_dir: Path, cfg: Config) -> None:
         (fold_dir / "last.pt").unlink(missing_ok=True)
 
 
-def _run_in(run_dir, cfg, data, dev, parent, states, resume, evaluate_test, callbacks) -> RunResult:
-    atomic_write_text(run_dir / "config.toml", to_toml(cfg))
-    if data.errors:
+#: Seeds of rank r are ``train.seed + fold + r * RANK_SEED_STRIDE``: rank 0 draws what one process
+#: draws, the others their own augmentation streams (DDP copies rank 0's initial weights).
+RANK_SEED_STRIDE = 1_000_003
+
+
+def _run_in(
+    run_dir, cfg, data, dev, parent, states, resume, evaluate_test, callbacks, dist
+) -> RunResult:
+    main = dist.is_main
+    if main:
+        atomic_write_text(run_dir / "config.toml", to_toml(cfg))
+    if main and data.errors:
         write_tsv(run_dir / "data_errors.tsv", ("file", "reason"), data.errors)
         log.warning(
             f"{len(data.errors)} file(s) left out of the dataset: see {run_dir / 'data_errors.tsv'}"
@@ -262,6 +303,12 @@ def _run_in(run_dir, cfg, data, dev, parent, states, resume, evaluate_test, call
         f"run {run_dir}\n  data: {len(data.windows)} windows of {data.n_times} samples at "
         f"{data.sample_rate:g} Hz, {data.n_channels} channel(s), classes {data.classes}\n"
         f"  split: {data.splits[0].description}{folds}\n  device: {dev}"
+        + (
+            f" (rank 0 of {dist.world_size}, {dist.backend}; batch {cfg.train.batch_size} a "
+            f"rank, {cfg.train.batch_size * dist.world_size} a step)"
+            if dist.active
+            else ""
+        )
     )
     for note in data.notes[:10]:
         log.info(f"  note: {note}")
@@ -270,20 +317,33 @@ def _run_in(run_dir, cfg, data, dev, parent, states, resume, evaluate_test, call
     weights_used = "random"
     for k, split in enumerate(data.splits):
         fold_dir = run_dir if len(data.splits) == 1 else run_dir / f"fold-{k + 1:02d}"
-        fold_dir.mkdir(parents=True, exist_ok=True)
+        if main:
+            fold_dir.mkdir(parents=True, exist_ok=True)
         checkpoints.append(fold_dir / "checkpoint.pt")
-        if resume is not None and (fold_dir / "metrics.json").is_file():  # a finished fold
-            fold_metrics.append(json.loads((fold_dir / "metrics.json").read_text()))
+        finished = None  # a resumed run's finished fold (rank 0 decides for every rank)
+        if main and resume is not None and (fold_dir / "metrics.json").is_file():
+            finished = json.loads((fold_dir / "metrics.json").read_text())
+        finished = distributed.broadcast(dist, finished)
+        if finished is not None:
+            fold_metrics.append(finished)
             continue
-        seed_everything(cfg.train.seed + k, deterministic=cfg.train.deterministic)
+        seed_everything(
+            cfg.train.seed + k + dist.rank * RANK_SEED_STRIDE, deterministic=cfg.train.deterministic
+        )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             model, weights_used, parent_info = initial_model(cfg, data.spec, parent=parent)
         for c in caught:
             log.warning(f"WARNING: {c.message}")
+        # Rank 0 writes (checkpoints, history, log, progress); every rank stops early alike.
+        own = (
+            default_callbacks(cfg, fold_dir)
+            if main
+            else [EarlyStopping(cfg.train.early_stopping_patience)]
+        )
         trainer = Trainer(
             cfg, data, split, model, device=dev, weights_used=weights_used, parent=parent_info,
-            callbacks=[*default_callbacks(cfg, fold_dir), *(callbacks or [])],
+            callbacks=[*own, *(callbacks or [])], dist=dist,
         )  # fmt: skip
         if k in states:
             trainer.restore(states[k])
@@ -307,7 +367,7 @@ def _run_in(run_dir, cfg, data, dev, parent, states, resume, evaluate_test, call
         metrics.update(
             split=split.description, fold=k + 1, epochs=trainer.epoch, best_epoch=trainer.best_epoch
         )
-        if len(data.splits) > 1:
+        if len(data.splits) > 1 and main:
             atomic_write_text(
                 fold_dir / "metrics.json", json.dumps(metrics, indent=2, default=_json_default)
             )
@@ -338,10 +398,16 @@ def _run_in(run_dir, cfg, data, dev, parent, states, resume, evaluate_test, call
         sigalex_version=__version__,
         torch_version=torch.__version__,
         data_notes=data.notes[:50],
+        **dist.describe(),
+        devices=distributed.all_gather(dist, device_name(dev)),
+        batch_size_per_rank=cfg.train.batch_size,
+        global_batch_size=cfg.train.batch_size * dist.world_size,
     )
-    atomic_write_text(run_dir / "metrics.json", json.dumps(final, indent=2, default=_json_default))
-    _forget_last(run_dir, cfg)
-    log.info(f"wrote {run_dir / 'metrics.json'}")
+    if main:
+        text = json.dumps(final, indent=2, default=_json_default)
+        atomic_write_text(run_dir / "metrics.json", text)
+        _forget_last(run_dir, cfg)
+        log.info(f"wrote {run_dir / 'metrics.json'}")
     return RunResult(run_dir, final, checkpoints)
 
 

@@ -26,8 +26,10 @@ from ..errors import DataError, SigalexError
 from ..metrics import classification_metrics
 from ..models.net import SignalClassifier
 from ..transforms.augment import Augment
+from . import distributed
 from .callbacks import Callback, show_progress
 from .data import PreparedData, window_dataset
+from .distributed import SINGLE, Distributed
 from .optim import build_optimizer, build_scheduler
 
 
@@ -75,10 +77,10 @@ class _LoaderKwargs(TypedDict):
     persistent_workers: bool
 
 
-def _progress(iterable, **kw):
+def _progress(iterable, *, disable: bool | None = None, **kw):
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, disable=not show_progress(), **kw)
+    return tqdm(iterable, disable=not show_progress() if disable is None else disable, **kw)
 
 
 class Trainer:
@@ -99,6 +101,10 @@ class Trainer:
     parent : dict, optional
         The checkpoint it is fine-tuned from (recorded in checkpoints).
     callbacks : sequence of Callback
+    dist : Distributed
+        This process's place in a ``torchrun`` run (:mod:`sigalex.train.distributed`): the
+        network trains under DistributedDataParallel, each epoch sharded between the ranks,
+        validation and test predictions gathered. One process by default.
     """
 
     def __init__(
@@ -112,9 +118,19 @@ class Trainer:
         weights_used: str = "random",
         parent: dict | None = None,
         callbacks: Sequence[Callback] = (),
+        dist: Distributed = SINGLE,
     ):
         self.cfg, self.data, self.split, self.device = cfg, data, split, device
+        self.dist = dist
         self.model = model.to(device)
+        # The module the training steps run through: the model itself, or DDP around it
+        # (which syncs gradients; the front end has no parameters and identical buffers).
+        self.train_module: nn.Module = self.model
+        if dist.active:
+            self.train_module = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[device.index] if device.type == "cuda" else None,
+                forward_sync_buffers=False,
+            )  # fmt: skip
         self.weights_used, self.parent = weights_used, parent
         self.callbacks = list(callbacks)
         t = cfg.train
@@ -126,26 +142,35 @@ class Trainer:
         )
         y_train = data.targets[split.train]
         counts = np.bincount(y_train, minlength=len(data.classes)).astype(float)
+        train_set = window_dataset(data, split.train)
         sampler = None
         if t.balance == "sampler":
             weights = 1.0 / np.maximum(counts[y_train], 1)
-            sampler = torch.utils.data.WeightedRandomSampler(
-                # Annotated Sequence[float]; it takes a tensor (torch.as_tensor inside).
-                torch.as_tensor(weights, dtype=torch.double),  # pyright: ignore[reportArgumentType]
-                num_samples=len(y_train),
-            )
+            if dist.active:
+                sampler = distributed.DistributedWeightedSampler(
+                    weights, len(y_train), dist, seed=t.seed
+                )
+            else:
+                sampler = torch.utils.data.WeightedRandomSampler(
+                    # Annotated Sequence[float]; it takes a tensor (torch.as_tensor inside).
+                    torch.as_tensor(weights, dtype=torch.double),  # pyright: ignore[reportArgumentType]
+                    num_samples=len(y_train),
+                )
+        elif dist.active:
+            sampler = torch.utils.data.DistributedSampler(
+                train_set, num_replicas=dist.world_size, rank=dist.rank, shuffle=True,
+                seed=t.seed, drop_last=False,
+            )  # fmt: skip
+        self.train_sampler = sampler
         self.train_loader = torch.utils.data.DataLoader(
-            window_dataset(data, split.train), shuffle=sampler is None, sampler=sampler,
-            drop_last=False, **loader_kw,
+            train_set, shuffle=sampler is None, sampler=sampler, drop_last=False, **loader_kw,
         )  # fmt: skip
         eval_kw = loader_kw.copy()
         eval_kw["batch_size"] = max(t.batch_size, 64)
-        self.val_loader = (
-            torch.utils.data.DataLoader(window_dataset(data, split.val), **eval_kw)
-            if len(split.val)
-            else None
-        )
-        self.test_loader = torch.utils.data.DataLoader(window_dataset(data, split.test), **eval_kw)
+        # Each rank evaluates its share of the windows (all of them in one process); the
+        # positions put the gathered predictions back in order.
+        self.val_loader = self._eval_loader(split.val, eval_kw) if len(split.val) else None
+        self.test_loader = self._eval_loader(split.test, eval_kw)
         class_weight = None
         if t.balance == "weights":
             w = counts.sum() / (len(counts) * np.maximum(counts, 1))
@@ -168,6 +193,16 @@ class Trainer:
         self.last_score = -math.inf
         self.improved = False
         self.stop_reason: str | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None  # distributed runs only
+        self.rng_ranks: list[dict] = []  # distributed runs: every rank's streams, each epoch
+
+    def _eval_loader(self, indices: np.ndarray, kw: _LoaderKwargs):
+        positions = distributed.shard(len(indices), self.dist)
+        loader = torch.utils.data.DataLoader(
+            window_dataset(self.data, np.asarray(indices)[positions]), **kw
+        )
+        loader.positions = positions  # pyright: ignore[reportAttributeAccessIssue]
+        return loader
 
     # -- the loop ---------------------------------------------------------------------------
     def stop(self, reason: str) -> None:
@@ -184,6 +219,9 @@ class Trainer:
         self._call("on_fit_start")
         while self.epoch < t.epochs and self.stop_reason is None:
             start = time.perf_counter()
+            set_epoch = getattr(self.train_sampler, "set_epoch", None)
+            if set_epoch is not None:  # distributed samplers: this epoch's shuffle or draw
+                set_epoch(self.epoch)
             self._call("on_epoch_start")
             row = {"epoch": self.epoch + 1, **self.train_epoch()}
             if self.val_loader is not None:
@@ -205,6 +243,13 @@ class Trainer:
             self.improved = score > self.best_metric
             if self.improved:
                 self.best_metric, self.best_epoch = score, self.epoch
+                if self.dist.active:  # rank 0 writes checkpoint.pt; every rank keeps the best
+                    self.best_state = {
+                        k: v.detach().cpu().clone()
+                        for k, v in self.model.network.state_dict().items()
+                    }
+            if self.dist.active:  # last.pt carries every rank's streams (rank 0 writes it)
+                self.rng_ranks = distributed.all_gather(self.dist, rng_state())
             self._call("on_epoch_end", row)
         self._call("on_fit_end")
 
@@ -216,7 +261,7 @@ class Trainer:
             if step >= self.steps_per_epoch:
                 break
             y = y.to(self.device, non_blocking=True)
-            logits = self.model(x, augment=self.augment)
+            logits = self.train_module(x, augment=self.augment)
             loss = self.loss_fn(logits, y)
             if not torch.isfinite(loss):
                 raise SigalexError(
@@ -238,17 +283,31 @@ class Trainer:
 
     @torch.no_grad()
     def predict(self, loader) -> tuple[np.ndarray, np.ndarray, float]:
-        """``(y_true (n,), probabilities (n, n_classes), mean loss)`` over ``loader``."""
+        """``(y_true (n,), probabilities (n, n_classes), mean loss)`` over ``loader`` (one of
+        the trainer's evaluation loaders: in a distributed run, over every rank's share, in
+        order, each window once)."""
         self.model.eval()
-        ys, ps, loss_sum, n = [], [], 0.0, 0
-        for x, y in _progress(loader, desc="evaluating", leave=False):
+        n_classes = len(self.data.classes)
+        ys, ps, loss_sum, n = (
+            [np.zeros(0, np.int64)],
+            [np.zeros((0, n_classes), np.float32)],
+            0.0,
+            0,
+        )
+        show = self.dist.is_main and show_progress()
+        for x, y in _progress(loader, desc="evaluating", leave=False, disable=not show):
             y = y.to(self.device, non_blocking=True)
             logits = self.model(x)
             loss_sum += float(self.loss_fn(logits, y)) * len(y)
             n += len(y)
             ys.append(y.cpu().numpy())
             ps.append(torch.softmax(logits, 1).cpu().numpy())
-        return np.concatenate(ys), np.concatenate(ps), loss_sum / max(n, 1)
+        y_all, p_all = np.concatenate(ys), np.concatenate(ps)
+        if self.dist.active:
+            return distributed.gather_predictions(
+                self.dist, loader.positions, y_all, p_all, loss_sum
+            )
+        return y_all, p_all, loss_sum / max(n, 1)
 
     def evaluate(self, loader) -> dict:
         """Classification metrics (and ``loss``) over ``loader``."""
@@ -266,6 +325,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "rng": rng_state(),
+            "rng_ranks": self.rng_ranks,
             "callbacks": {type(cb).__name__: cb.state_dict() for cb in self.callbacks},
             "last_score": self.last_score,
             "stop_reason": self.stop_reason,
@@ -318,7 +378,11 @@ class Trainer:
         saved = state.get("callbacks", {})
         for cb in self.callbacks:
             cb.load_state_dict(saved.get(type(cb).__name__, {}))
-        set_rng_state(state.get("rng", {}))
+        ranks = state.get("rng_ranks") or []
+        if self.dist.active and len(ranks) == self.dist.world_size:
+            set_rng_state(ranks[self.dist.rank])
+        elif self.dist.is_main:
+            set_rng_state(state.get("rng", {}))
 
 
 __all__ = ["Trainer", "rng_state", "set_rng_state"]
