@@ -241,11 +241,15 @@ def run(
     dev = distributed.rank_device(dist, dev)
     with _quiet_unless_main(dist):
         cfg, parent = resolve_parent(cfg)
+        if resume is None and dist.active:
+            resume = _elastic_resume(cfg, dist)
         states = _resume_states(Path(resume)) if resume is not None else {}
         data = _validated(cfg, data)
         made = None
         if dist.is_main:
             made = str(Path(resume) if resume is not None else new_run_dir(cfg))
+            if dist.active:
+                _remember_attempt(Path(made))
         run_dir = Path(distributed.broadcast(dist, made) or "")
         lock = (
             FolderLock(run_dir, f"sigalex run {cfg.output.name or 'run'}")
@@ -260,6 +264,37 @@ def run(
             )
             distributed.barrier(dist)  # every rank returns once rank 0 has written the run
             return result
+
+
+def _attempt_name() -> str | None:
+    """``.torchrun-<run id>``: the note a torchrun launch leaves in its run directory, so that
+    its workers, restarted by torchrun (``--max-restarts``), find the run and resume it."""
+    run_id = os.environ.get("TORCHELASTIC_RUN_ID", "")
+    if not run_id:
+        return None
+    return ".torchrun-" + "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)[:100]
+
+
+def _remember_attempt(run_dir: Path) -> None:
+    for stale in run_dir.glob(".torchrun-*"):  # an earlier launch's (this is a --resume)
+        stale.unlink(missing_ok=True)
+    if (name := _attempt_name()) is not None:
+        atomic_write_text(run_dir / name, "")
+
+
+def _elastic_resume(cfg: Config, dist: Distributed) -> str | None:
+    """The run directory to resume after an elastic restart (torchrun restarted the workers of
+    a launch that had started one), or ``None``; rank 0 decides for every rank."""
+    found = None
+    restarts = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    name = _attempt_name()
+    if dist.is_main and restarts not in ("", "0") and name is not None:
+        for note in Path(cfg.output.dir).expanduser().glob(f"*/{name}"):
+            folders = _fold_dirs(note.parent)
+            if any((f / "last.pt").is_file() or (f / "metrics.json").is_file() for f in folders):
+                found = str(note.parent)
+                log.info(f"elastic restart {restarts}: resuming {found}")
+    return distributed.broadcast(dist, found)
 
 
 @contextlib.contextmanager
@@ -407,6 +442,8 @@ def _run_in(
         text = json.dumps(final, indent=2, default=_json_default)
         atomic_write_text(run_dir / "metrics.json", text)
         _forget_last(run_dir, cfg)
+        if dist.active and (name := _attempt_name()) is not None:
+            (run_dir / name).unlink(missing_ok=True)  # done: no restart will look for it
         log.info(f"wrote {run_dir / 'metrics.json'}")
     return RunResult(run_dir, final, checkpoints)
 
