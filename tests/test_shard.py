@@ -250,6 +250,25 @@ def test_a_shard_killed_midway_is_completed_by_resume(model, inputs, single, tmp
     _same_tables(out, single)
 
 
+def test_an_interrupted_shard_leaves_no_done_marker(model, inputs, tmp_path, monkeypatch):
+    from sigalex.inference import Predictor
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+        yield
+
+    out = tmp_path / "out"
+    monkeypatch.setattr(Predictor, "predict_files", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        predict_to_dir(model, inputs, out, device="cpu", shard=(0, 1))
+    stopped = json.loads((out / "shards" / "shard-0-of-1.stopped.json").read_text())
+    assert stopped["shard"]["done"] is False and stopped["this_run"]["interrupted"]
+    assert not (out / "shards" / "shard-0-of-1.json").exists()
+    assert not (out / ".sigalex.shard-0-of-1.lock").exists()
+    with pytest.raises(DataError, match="shard 0 of 1 not done"):
+        assemble_shards(out)
+
+
 def test_resume_redoes_only_the_missing_recordings_of_its_shard(model, inputs, single, tmp_path):
     out = tmp_path / "out"
     for k in range(3):
@@ -357,13 +376,14 @@ def test_mixing_shard_counts_checkpoints_and_unsharded_runs_is_refused(
     assert len(_rows(plain / "windows.tsv")) > 1
 
 
-def test_assemble_errors_are_one_line(model, archive, tmp_path, capsys):
+def test_assemble_errors_are_one_line(model, other_model, archive, tmp_path, capsys):
     files = sorted(archive.rglob("rec*.npy"))
     out = tmp_path / "out"
     predict_to_dir(model, files, out, device="cpu", shard=(1, 4))
     cases = [
         (["--assemble", str(out)], "shards 0, 2-3 of 4 not done"),
         (["--assemble", str(out), str(files[0])], "--assemble takes no INPUT"),
+        (["--assemble", str(out), "--checkpoint", str(other_model)], "another checkpoint"),
         (["--assemble", str(out), "--threshold", "0.3"], "--assemble: --threshold does not apply"),
         (["--assemble", str(tmp_path)], "not the output folder of sharded runs"),
         (["--assemble", str(tmp_path / "nope")], "no such folder"),

@@ -443,7 +443,8 @@ def _predict_shard(
                 },
                 exit_status=status if done else None,
             )  # fmt: skip
-            atomic_write_text(marker_path(out, k, n), json.dumps(summary, indent=2) + "\n")
+            text = json.dumps(summary, indent=2) + "\n"
+            atomic_write_text(marker_path(out, k, n, done=done), text)
     # the shard's lock is free: the last shard to finish assembles the tables for all
     try:
         summary["assembled"] = assemble_shards(
@@ -451,7 +452,8 @@ def _predict_shard(
         )
     except DataError as exc:  # this shard's results are whole; only the tables wait
         summary["assembled"], summary["assembly_error"] = None, str(exc)
-    summary["waiting_for"] = [i for i in range(n) if i not in done_shards(out, n)]
+    have = done_shards(out, n)
+    summary["waiting_for"] = [i for i in range(n) if i not in have]
     return summary
 
 

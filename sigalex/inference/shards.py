@@ -15,9 +15,10 @@ filesystem coordinates the shards; there is no process group and no scheduler:
     One per recording, written atomically by the shard that owns it, in that shard's folder.
     A shard removes only its own parts (without ``--resume``), never another shard's.
 ``shards/shard-K-of-N.json``
-    A shard's summary, written atomically when it stops; ``"done": true`` (the *done marker*)
-    once it went through all its inputs, with the keys of its parts. A shard removes its marker
-    when it starts, and the assembled tables with it (they no longer hold its current results).
+    The *done marker*: the shard's summary, with the keys of its parts, written atomically once
+    it went through all its inputs (``shard-K-of-N.stopped.json`` when it was interrupted or
+    failed instead). A shard removes both when it starts, and the assembled tables with them
+    (they no longer hold its current results).
 ``.sigalex.shard-K-of-N.lock``
     Held while shard ``K`` runs: the same shard twice at once is refused.
 
@@ -136,8 +137,9 @@ def shard_label(k: int, n: int) -> str:
     return f"shard-{k}-of-{n}"
 
 
-def marker_path(out: Path, k: int, n: int) -> Path:
-    return Path(out) / "shards" / f"{shard_label(k, n)}.json"
+def marker_path(out: Path, k: int, n: int, *, done: bool = True) -> Path:
+    """Shard ``k``'s done marker, or (``done=False``) the summary of a run of it that stopped."""
+    return Path(out) / "shards" / f"{shard_label(k, n)}{'' if done else '.stopped'}.json"
 
 
 def lock_name(k: int, n: int) -> str:
@@ -200,6 +202,7 @@ def begin_shard(out: Path, k: int, n: int, manifest: dict, checkpoint) -> None:
         else:
             check_manifest(out, theirs, manifest, k, n, checkpoint)
         marker_path(out, k, n).unlink(missing_ok=True)
+        marker_path(out, k, n, done=False).unlink(missing_ok=True)
         for name in (*RESULT_FILES, "summary.json"):
             (out / name).unlink(missing_ok=True)
         for old in (out / "events").glob("*_events.tsv"):
@@ -235,17 +238,26 @@ def _shown(value) -> str:
     return format(value, "g") if isinstance(value, float) else str(value)
 
 
-def done_shards(out, n: int) -> dict[int, dict]:
-    """The done markers of ``out``'s ``n`` shards, by shard."""
+def done_shards(out, n: int) -> set[int]:
+    """The shards of ``n`` whose done marker is in ``out`` (one listing of ``shards/``)."""
+    try:
+        names = set(os.listdir(Path(out) / "shards"))
+    except FileNotFoundError:
+        return set()
+    return {k for k in range(n) if f"{shard_label(k, n)}.json" in names}
+
+
+def _markers(out: Path, n: int) -> dict[int, dict]:
+    """The done markers of ``out``'s shards, read, by shard."""
     done = {}
-    for k in range(n):
-        marker = _read_json(marker_path(Path(out), k, n))
+    for k in sorted(done_shards(out, n)):
+        marker = _read_json(marker_path(out, k, n))
         if marker is not None and (marker.get("shard") or {}).get("done") is True:
             done[k] = marker
     return done
 
 
-def _missing(out: Path, n: int, done: dict) -> DataError:
+def _missing(out: Path, n: int, done) -> DataError:
     missing = [k for k in range(n) if k not in done]
     return DataError(
         f"{out}: shard{'s' if len(missing) > 1 else ''} {ranges(missing)} of {n} not done "
@@ -318,10 +330,12 @@ def assemble_shards(
                 f"{out} holds shards of another checkpoint (sha256 {str(sha)[:12]}…, not that "
                 f"of {checkpoint}); assemble without --checkpoint, or use that checkpoint's folder"
             )
-    if len(done_shards(out, n)) < n and not automatic:
-        raise _missing(out, n, done_shards(out, n))  # before waiting for any lock
+    if len(done := done_shards(out, n)) < n:  # before waiting for any lock
+        if automatic:
+            return None
+        raise _missing(out, n, done)
     with FolderLock(out, f"sigalex predict --assemble {out}", wait_s=wait_s):
-        done = done_shards(out, n)  # again, under the lock: a shard may have started since
+        done = _markers(out, n)  # again, under the lock: a shard may have started since
         if len(done) < n:
             if automatic:
                 return None
