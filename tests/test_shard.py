@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -209,6 +210,11 @@ def test_the_last_shard_assembles_and_only_then(model, inputs, single, tmp_path,
     _same_tables(out, single)
     # a shard finishing at the same moment finds the tables assembled from the same runs
     assert assemble_shards(out, automatic=True) is None
+    (out / "summary.json").unlink()  # two finishing at once: one assembles, the other waits
+    with ThreadPoolExecutor(2) as pool:
+        both = list(pool.map(lambda _: assemble_shards(out, automatic=True, wait_s=60), range(2)))
+    assert sum(s is not None for s in both) == 1
+    _same_tables(out, single)
     # a shard starting again removes the assembled tables: none stay that are not current
     s = predict_to_dir(model, inputs, out, device="cpu", batch_size=8, shard=(1, 3), resume=True)
     assert s["this_run"]["windows"] == 0 and s["assembled"] is not None

@@ -465,9 +465,10 @@ def shard_report(summary: dict) -> str:
     if summary.get("assembled"):
         return f"shard {k}/{n} was the last: tables of all {n} shards assembled"
     if summary.get("waiting_for"):
+        waiting = summary["waiting_for"]
         return (
-            f"shard {k}/{n} done; shards {ranges(summary['waiting_for'])} not done yet (the "
-            "last to finish assembles the tables, or run sigalex predict --assemble)"
+            f"shard {k}/{n} done; shard{'s' if len(waiting) > 1 else ''} {ranges(waiting)} not "
+            "done yet (the last to finish assembles the tables, or run sigalex predict --assemble)"
         )
     return f"shard {k}/{n} done; all {n} shards done, the tables assembled by another"
 
