@@ -256,6 +256,23 @@ def test_a_shard_killed_midway_is_completed_by_resume(model, inputs, single, tmp
     _same_tables(out, single)
 
 
+def test_sigterm_stops_a_shard_as_ctrl_c_does(model, inputs, tmp_path):
+    """A job's time limit or preemption (SIGTERM): locks released, finished parts kept."""
+    out = tmp_path / "out"
+    proc = _predict(model, inputs, out, "--shard", "0/1")
+    deadline = time.monotonic() + 120
+    while not list(out.glob("parts/*/*.json")) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGTERM)
+    code, _, stderr = _finish(proc)
+    if code == 130:  # stopped midway (else it had finished: nothing to check)
+        assert "sigalex: interrupted" in stderr and "Traceback" not in stderr
+        assert (out / "shards" / "shard-0-of-1.stopped.json").exists()
+        assert not list(out.glob(".sigalex*.lock")) and not list(out.rglob("*.tmp"))
+    else:
+        assert code == 3, stderr
+
+
 def test_an_interrupted_shard_leaves_no_done_marker(model, inputs, tmp_path, monkeypatch):
     from sigalex.inference import Predictor
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from ..errors import ParameterError
@@ -161,7 +163,25 @@ def _assemble(args) -> int:
     return summary["exit_status"]
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(args) -> int:
+    """Run the command; SIGTERM (a job's time limit, preemption) stops it as Ctrl-C does:
+    finished recordings kept, summary or stopped marker written, locks released."""
+    previous = signal.getsignal(signal.SIGTERM)
+    here = threading.current_thread() is threading.main_thread()
+    if here:
+        signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _main(args)
+    finally:
+        if here:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(args) -> int:
     from ..inference import predict_to_dir
     from ..inference.run import shard_report
     from ..inference.shards import parse_shard, rank_device, torchrun_shard
