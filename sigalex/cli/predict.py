@@ -51,8 +51,9 @@ def add_parser(sub) -> None:
         "--assemble",
         type=Path,
         metavar="OUT",
-        help="build the tables of a folder of sharded runs from all shards' parts (no INPUT, no "
-        "other flag); refused, naming them, while shards are missing",
+        help="build the tables of a folder of sharded runs from all shards' parts (no INPUT; no "
+        "other flag but --checkpoint, checked against the shards'); refused, naming them, while "
+        "shards are missing",
     )
     p.add_argument("--batch-size", type=int, help="windows per forward pass (64)")
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N (default auto)")
