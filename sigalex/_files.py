@@ -110,14 +110,16 @@ class FolderLock:
     """An exclusive lock on an output folder: ``<folder>/.sigalex.lock``, created with
     ``O_EXCL`` and holding who took it (pid, host, time, command).
 
-    A second holder is refused with a :class:`~sigalex.errors.DataError` naming the first. A
-    lock left by a process that is gone (same host, pid no longer running) is taken over. The
-    lock file is removed on exit, also after an error or Ctrl-C.
+    A second holder is refused with a :class:`~sigalex.errors.DataError` naming the first, at
+    once or, with ``wait_s``, once the lock has stayed taken that long (polled every 0.05 to
+    1 s). A lock left by a process that is gone (same host, pid no longer running) is taken
+    over. The lock file is removed on exit, also after an error or Ctrl-C.
     """
 
-    def __init__(self, folder, what: str, *, name: str = ".sigalex.lock"):
+    def __init__(self, folder, what: str, *, name: str = ".sigalex.lock", wait_s: float = 0.0):
         self.folder, self.what = Path(folder), what
         self.path = self.folder / name
+        self.wait_s = wait_s
         self.taken_over: dict | None = None
 
     def _holder(self) -> dict:
@@ -146,6 +148,7 @@ class FolderLock:
 
     def __enter__(self) -> FolderLock:
         import json
+        import random
         import socket
         import time
 
@@ -161,14 +164,20 @@ class FolderLock:
             "started": time.strftime("%Y-%m-%d %H:%M:%S"),
             "what": self.what,
         }
-        for _ in range(2):
+        deadline, pause, takeovers = time.monotonic() + self.wait_s, 0.05, 0
+        while True:
             try:
                 fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             except FileExistsError:
                 holder = self._holder()
-                if self._gone(holder):
+                if self._gone(holder) and takeovers < 2:
+                    takeovers += 1
                     self.taken_over = holder
                     self.path.unlink(missing_ok=True)
+                    continue
+                if time.monotonic() < deadline:
+                    time.sleep(pause * (0.5 + random.random()))  # jitter: waiters spread out
+                    pause = min(pause * 2, 1.0)
                     continue
                 raise DataError(
                     f"{self.folder} is in use by {holder.get('what', 'another sigalex run')} "
@@ -181,7 +190,6 @@ class FolderLock:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump(me, fh)
             return self
-        raise DataError(f"{self.path}: could not take the lock")  # pragma: no cover - a race
 
     def __exit__(self, *exc) -> None:
         self.path.unlink(missing_ok=True)

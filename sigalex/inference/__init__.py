@@ -9,7 +9,9 @@ Along the data flow:
 - :mod:`~sigalex.inference.events`: positive windows → events;
 - :mod:`~sigalex.inference.outputs`: per-recording parts and the sinks that write the tables;
 - :mod:`~sigalex.inference.inputs` and :mod:`~sigalex.inference.run`: the command
-  (:func:`predict_to_dir`).
+  (:func:`predict_to_dir`);
+- :mod:`~sigalex.inference.shards`: shards of the inputs into one folder, and their assembly
+  (:func:`assemble_shards`).
 
 Inference stands on :mod:`sigalex.checkpoint` and :mod:`sigalex.models`; it never imports the
 training package.
@@ -27,6 +29,7 @@ from .outputs import (
 )
 from .predictor import FileResult, Prediction, Predictor
 from .run import EXIT_ALL_FAILED, EXIT_OK, EXIT_SOME_FAILED, predict_to_dir
+from .shards import assemble_shards, shard_of
 
 __all__ = [
     "DEFAULT_SINKS",
@@ -41,7 +44,9 @@ __all__ = [
     "Prediction",
     "Predictor",
     "Sink",
+    "assemble_shards",
     "find_inputs",
     "predict_to_dir",
+    "shard_of",
     "windows_to_events",
 ]

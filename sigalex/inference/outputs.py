@@ -50,6 +50,16 @@ ERROR_COLUMNS = ("recording", "reason")
 RESULT_FILES = ("windows.tsv", "recordings.tsv", "errors.tsv")
 """The tables :data:`DEFAULT_SINKS` write (``events/`` and ``summary.json`` besides)."""
 BACKGROUND_EVENT = "bckg"
+EXIT_OK = 0
+EXIT_SOME_FAILED = 3
+EXIT_ALL_FAILED = 4
+"""Exit statuses of ``sigalex predict``: every input classified, some failed, none classified."""
+
+
+def exit_status(failed: int, total: int) -> int:
+    """:data:`EXIT_OK` without failures, :data:`EXIT_ALL_FAILED` when all ``total`` failed,
+    else :data:`EXIT_SOME_FAILED`."""
+    return EXIT_OK if failed == 0 else EXIT_ALL_FAILED if failed >= total else EXIT_SOME_FAILED
 
 
 # ---------------------------------------------------------------------------------------------
@@ -272,6 +282,9 @@ __all__ = [
     "BACKGROUND_EVENT",
     "DEFAULT_SINKS",
     "ERROR_COLUMNS",
+    "EXIT_ALL_FAILED",
+    "EXIT_OK",
+    "EXIT_SOME_FAILED",
     "RECORDING_COLUMNS",
     "RESULT_FILES",
     "WINDOW_COLUMNS",
@@ -283,6 +296,7 @@ __all__ = [
     "WindowsTable",
     "assemble",
     "events_stem",
+    "exit_status",
     "part_key",
     "part_of",
     "prediction_of",
