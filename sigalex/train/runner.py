@@ -241,8 +241,8 @@ def run(
     dev = distributed.rank_device(dist, dev)
     with _quiet_unless_main(dist):
         cfg, parent = resolve_parent(cfg)
-        if resume is None and dist.active:
-            resume = _elastic_resume(cfg, dist)
+        if resume is None and dist.active and (again := _elastic_resume(cfg, dist)):
+            resume = Path(again)
         states = _resume_states(Path(resume)) if resume is not None else {}
         data = _validated(cfg, data)
         made = None
