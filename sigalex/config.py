@@ -21,7 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ConfigError, SigalexError
+from ._toml import dumps_tables
+from .errors import ConfigError
 from .transforms import available_transforms, transform_parameters
 
 
@@ -589,34 +590,6 @@ def to_dict(cfg: Config) -> dict:
     return out
 
 
-def _toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
-    if value is None:
-        raise SigalexError("TOML has no null")
-    raise SigalexError(f"cannot write {value!r} as TOML")
-
-
-def _toml_key(key: str) -> str:
-    return key if key and all(c.isalnum() or c in "_-" for c in key) else _toml_value(key)
-
-
 def to_toml(cfg: Config) -> str:
     """The config as TOML text that :func:`load_config` reads back to an equal config."""
-    lines = []
-    for section, table in to_dict(cfg).items():
-        lines.append(f"[{section}]")
-        for key, value in table.items():
-            if value is None:
-                continue
-            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
-        lines.append("")
-    return "\n".join(lines)
+    return dumps_tables(to_dict(cfg))
