@@ -140,6 +140,7 @@ class OutputConfig:
     name: str = ""  # default: the recipe's file name
     examples_per_class: int = 6
     keep_last: bool = False  # keep last.pt (optimiser and resume state) after a finished run
+    tensorboard: bool = False  # TensorBoard event files in <run>/tensorboard/ (extra: tensorboard)
 
 
 @dataclass(frozen=True)
