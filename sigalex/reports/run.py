@@ -102,7 +102,11 @@ def _per_class_rows(metrics: dict) -> list[dict]:
         for k in ("precision", "recall", "f1", "support"):
             v = scores.get(k)
             if isinstance(v, dict):  # summarised over folds
-                cell[k] = f"{v['mean']:.3f} ± {v.get('std') or 0.0:.3f}" if v.get("mean") else "—"
+                cell[k] = (
+                    f"{v['mean']:.3f} ± {v.get('std') or 0.0:.3f}"
+                    if v.get("mean") is not None
+                    else "—"
+                )
             else:
                 cell[k] = fmt_number(v)
         rows.append({"name": name, **cell})
