@@ -160,6 +160,15 @@ def test_explanation_images_have_their_place(tiny_run, tmp_path):
     assert "saliency seizure" in html and "None yet" not in html
 
 
+def test_a_run_that_leaves_the_test_set_alone_reports_validation(tmp_path, synthetic_root):
+    """As ``sigalex tune``'s trials run: no test, no plots; curves drawn from the history."""
+    cfg = load_config(_recipe(tmp_path, synthetic_root), ["train.epochs=1"])
+    result = run(cfg, evaluate_test=False)
+    html = (result.run_dir / "report.html").read_text(encoding="utf-8")
+    assert "not evaluated" in html and "Training curves" in html
+    assert html.count("data:image/png;base64,") == 1
+
+
 @needs_chromium
 def test_run_report_renders_in_chromium(tiny_run, kfold_run, tmp_path):
     for result in (tiny_run, kfold_run):
