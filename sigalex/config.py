@@ -3,10 +3,9 @@
 A recipe has the sections ``data``, ``windows``, ``transform``, ``render``, ``model``, ``train``,
 ``eval`` and ``output`` (every key optional; defaults below), and optionally ``tune``: the search
 space of ``sigalex tune`` (dotted recipe keys as dimensions), which ``sigalex run`` checks and
-otherwise ignores. Unknown sections or keys and values
-of the wrong type are a :class:`~sigalex.errors.ConfigError` naming the key, e.g.
-``train.lr = -1.0: must be > 0``. ``--set section.key=value`` overrides are checked the same way.
-The resolved recipe is written back as TOML into every run directory.
+otherwise ignores. Unknown sections or keys and values of the wrong type are a
+:class:`~sigalex.errors.ConfigError` naming the key, e.g. ``train.lr = -1.0: must be > 0``
+(``--set section.key=value`` overrides too). Run directories hold the resolved recipe as TOML.
 """
 
 from __future__ import annotations
@@ -30,9 +29,7 @@ from .transforms import available_transforms, transform_parameters
 class DataConfig:
     """Where examples come from."""
 
-    dataset: str = (
-        "bonn"  # a registered dataset: bonn | chbmit | fsdd | folder | manifest | synthetic
-    )
+    dataset: str = "bonn"  # registered: bonn | chbmit | fsdd | folder | manifest | synthetic
     root: str = ""  # folder (CSV for manifest); "" = $SIGALEX_DATA/<dataset> or the cache
     download: bool = True  # fetch a registered dataset when it is not found
     task: str = "ABCD-E"  # bonn: A-E, ABCD-E, AB-CD-E, 5class
@@ -141,6 +138,7 @@ class OutputConfig:
     name: str = ""  # default: the recipe's file name
     examples_per_class: int = 6
     keep_last: bool = False  # keep last.pt (optimiser and resume state) after a finished run
+    tensorboard: bool = False  # TensorBoard event files in <run>/tensorboard/ (extra: tensorboard)
 
 
 @dataclass(frozen=True)

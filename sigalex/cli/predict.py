@@ -96,6 +96,21 @@ def add_parser(sub) -> None:
         help="torch.compile the model: a wait for the compiler first, then faster batches "
         "(PyTorch checkpoints only)",
     )
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="also write report.html into --out once the tables are final (a sortable table "
+        "of the recordings, each one's probability over time with its events, the errors); "
+        "with --shard: by the shard that assembles the tables; with --assemble: after it",
+    )
+    p.add_argument(
+        "--reference",
+        type=Path,
+        metavar="DIR",
+        help="with --report: a folder of reference events TSVs (<recording>_events.tsv, as "
+        "sigalex score reads them) drawn beside the detected events (default: an EDF+ "
+        "recording's own annotations)",
+    )
     p.set_defaults(func=main)
 
 
@@ -113,7 +128,7 @@ def _check_assemble(args) -> None:
             "shards' parts in the folder"
         )
     for name in FLAGS:
-        if getattr(args, name) not in (None, False):
+        if getattr(args, name, None) not in (None, False):
             raise ParameterError(
                 f"--assemble: --{name.replace('_', '-')} does not apply (the shards' settings "
                 "are in shards/manifest.json)"
@@ -148,6 +163,21 @@ def _check(args) -> None:
             raise ParameterError(f"{flag} {value:g}: must be a number of seconds >= 0")
 
 
+def _write_report(args, out: Path) -> None:
+    """``report.html`` in ``out`` (``--report``); a failure is said, the tables stand."""
+    from ..reports import predict_report
+
+    try:
+        print(f"report: {predict_report(out, reference=args.reference)}")
+    except Exception as exc:  # the results are written: a report is a view of them
+        print(f"sigalex: warning: report.html not written: {exc}", file=sys.stderr)
+
+
+def _check_report(args) -> None:
+    if getattr(args, "reference", None) is not None and not getattr(args, "report", False):
+        raise ParameterError("--reference applies to --report only")
+
+
 def _assemble(args) -> int:
     from ..inference.shards import SETUP_WAIT_S, assemble_shards
 
@@ -161,6 +191,8 @@ def _assemble(args) -> int:
     )
     if counts["failed"]:
         print(f"see {args.assemble / 'errors.tsv'}", file=sys.stderr)
+    if getattr(args, "report", False):
+        _write_report(args, args.assemble)
     return summary["exit_status"]
 
 
@@ -187,6 +219,7 @@ def _main(args) -> int:
     from ..inference.run import shard_report
     from ..inference.shards import parse_shard, rank_device, torchrun_shard
 
+    _check_report(args)
     if args.assemble is not None:
         return _assemble(args)
     _check(args)
@@ -217,4 +250,13 @@ def _main(args) -> int:
             f"padding, flat windows): see the notes column of {args.out / 'recordings.tsv'}",
             file=sys.stderr,
         )
+    if getattr(args, "report", False) and summary.get("exit_status") is not None:
+        if shard is None or summary.get("assembled"):  # the tables are final
+            _write_report(args, args.out)
+        elif shard is not None:
+            print(
+                "report.html waits for the tables: the shard that assembles them writes it "
+                f"(or: sigalex predict --assemble {args.out} --report)",
+                file=sys.stderr,
+            )
     return summary["exit_status"]

@@ -34,7 +34,8 @@ class Callback:
         """Before each epoch's first batch."""
 
     def on_batch_end(self, trainer: Trainer, step: int, logs: dict) -> None:
-        """After each optimiser step; ``logs`` has the running ``loss`` and ``accuracy``."""
+        """After each optimiser step; ``logs`` has the running ``loss`` and ``accuracy``, and
+        the batch's raw windows (``inputs``, as the loader gave them)."""
 
     def on_epoch_end(self, trainer: Trainer, row: dict) -> None:
         """After validation; ``row`` is the epoch's history row (already in the history)."""
@@ -165,16 +166,78 @@ class ProgressBar(Callback):
             self._bar = None
 
 
-def default_callbacks(cfg, run_dir: Path) -> list[Callback]:
+class TensorBoard(Callback):
+    """TensorBoard event files in ``log_dir`` (``output.tensorboard = true``): every numeric
+    column of an epoch's history row (losses, accuracies, validation scores, learning rate) as
+    a scalar at that epoch, and the images of the first training batch once. The writer is
+    ``torch.utils.tensorboard.SummaryWriter`` (the ``tensorboard`` package, an extra)."""
+
+    MAX_IMAGES = 16
+
+    def __init__(self, log_dir: Path):
+        self.log_dir = Path(log_dir)
+        self._writer = None
+
+    def _open(self):
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(log_dir=str(self.log_dir))
+        return self._writer
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        self._open()
+
+    def on_batch_end(self, trainer: Trainer, step: int, logs: dict) -> None:
+        x = logs.get("inputs")
+        if trainer.epoch != 0 or step != 0 or x is None:
+            return
+        import torch
+
+        from ..render import to_uint8
+
+        with torch.no_grad():
+            images = to_uint8(trainer.model.images(x[: self.MAX_IMAGES]))
+        self._open().add_images("examples/first_batch", images, 0, dataformats="NHWC")
+
+    def on_epoch_end(self, trainer: Trainer, row: dict) -> None:
+        writer = self._open()
+        epoch = int(row["epoch"])
+        for key, value in row.items():
+            if key == "epoch" or isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            writer.add_scalar(_tag(key), value, epoch)
+        writer.flush()
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def _tag(key: str) -> str:
+    """History columns as TensorBoard tags: ``train_loss`` → ``loss/train``, ``val_f1_macro``
+    → ``f1_macro/val``, ``lr`` → ``lr``."""
+    for prefix in ("train_", "val_"):
+        if key.startswith(prefix):
+            return f"{key[len(prefix) :]}/{prefix[:-1]}"
+    return key
+
+
+def default_callbacks(cfg, run_dir: Path, *, tensorboard_dir: Path | None = None) -> list[Callback]:
     """The callbacks ``sigalex run`` trains with, in order (early stopping counts before
-    ``last.pt`` is written, so a resumed run keeps the count)."""
-    return [
+    ``last.pt`` is written, so a resumed run keeps the count); with ``output.tensorboard``,
+    :class:`TensorBoard` into ``tensorboard_dir`` (default ``<run_dir>/tensorboard``)."""
+    out: list[Callback] = [
         ProgressBar(),
         EarlyStopping(cfg.train.early_stopping_patience),
         History(Path(run_dir) / "history.csv"),
         Checkpointing(run_dir),
         EpochLog(),
     ]
+    if cfg.output.tensorboard:
+        out.append(TensorBoard(tensorboard_dir or Path(run_dir) / "tensorboard"))
+    return out
 
 
 __all__ = [
@@ -184,6 +247,7 @@ __all__ = [
     "EpochLog",
     "History",
     "ProgressBar",
+    "TensorBoard",
     "default_callbacks",
     "show_progress",
     "write_history",

@@ -124,6 +124,21 @@ def plot_examples(trainer: Trainer, y: np.ndarray, p: np.ndarray, path: Path) ->
     )  # fmt: skip
 
 
+def split_counts(data, split) -> dict:
+    """Windows per class and groups in each part of a split (``metrics.json``'s
+    ``split_counts``, shown by the run's ``report.html``)."""
+    out: dict = {"group_by": data.group_by, "classes": data.classes}
+    for part in ("train", "val", "test"):
+        idx = np.asarray(getattr(split, part), dtype=np.int64)
+        counts = np.bincount(data.targets[idx], minlength=len(data.classes))
+        out[part] = {
+            "windows": {c: int(n) for c, n in zip(data.classes, counts, strict=True)},
+            "n_windows": len(idx),
+            "n_groups": len(np.unique(data.groups[idx])) if len(idx) else 0,
+        }
+    return out
+
+
 def summary_line(metrics: dict) -> str:
     """Accuracy, balanced accuracy, F1, AUROC and sensitivity/specificity on one line."""
     parts = [
@@ -145,6 +160,7 @@ __all__ = [
     "finish_fold",
     "plot_examples",
     "recording_metrics",
+    "split_counts",
     "summary_line",
     "window_span",
     "write_test_predictions",

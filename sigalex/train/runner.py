@@ -39,7 +39,7 @@ from . import distributed
 from .callbacks import Callback, EarlyStopping, default_callbacks
 from .data import PreparedData, prepare_data
 from .distributed import Distributed
-from .report import finish_fold, summary_line
+from .report import finish_fold, split_counts, summary_line
 from .trainer import Trainer
 
 log = logging.getLogger("sigalex.train")
@@ -129,7 +129,19 @@ def _check_image_size(cfg: Config) -> None:
         ) from None
 
 
+def _check_extras(cfg: Config) -> None:
+    """Optional packages a recipe asks for must be installed (one line naming the extra)."""
+    import importlib.util
+
+    if cfg.output.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError(
+            "output.tensorboard = true needs the tensorboard package: "
+            "pip install 'sigalex[tensorboard]'"
+        )
+
+
 def _validated(cfg: Config, data: PreparedData | None = None) -> PreparedData:
+    _check_extras(cfg)
     _check_image_size(cfg)
     if data is None:
         data = prepare_data(cfg)
@@ -371,8 +383,9 @@ def _run_in(
         for c in caught:
             log.warning(f"WARNING: {c.message}")
         # Rank 0 writes (checkpoints, history, log, progress); every rank stops early alike.
+        board = run_dir / "tensorboard" / (fold_dir.name if fold_dir != run_dir else "")
         own = (
-            default_callbacks(cfg, fold_dir)
+            default_callbacks(cfg, fold_dir, tensorboard_dir=board)
             if main
             else [EarlyStopping(cfg.train.early_stopping_patience)]
         )
@@ -400,7 +413,11 @@ def _run_in(
         else:
             metrics = _validation_metrics(trainer)
         metrics.update(
-            split=split.description, fold=k + 1, epochs=trainer.epoch, best_epoch=trainer.best_epoch
+            split=split.description,
+            fold=k + 1,
+            epochs=trainer.epoch,
+            best_epoch=trainer.best_epoch,
+            split_counts=split_counts(data, split),
         )
         if len(data.splits) > 1 and main:
             atomic_write_text(
@@ -445,7 +462,19 @@ def _run_in(
         if dist.active and (name := _attempt_name()) is not None:
             (run_dir / name).unlink(missing_ok=True)  # done: no restart will look for it
         log.info(f"wrote {run_dir / 'metrics.json'}")
+        _write_report(run_dir)
     return RunResult(run_dir, final, checkpoints)
+
+
+def _write_report(run_dir: Path) -> None:
+    """``report.html`` from the finished run directory; a failure is a warning, never the
+    run's end (the run's own files are all written)."""
+    try:
+        from ..reports import run_report
+
+        log.info(f"wrote {run_report(run_dir)}")
+    except Exception as exc:  # a report is a view of the run: the run stands without it
+        log.warning(f"WARNING: report.html not written: {type(exc).__name__}: {exc}")
 
 
 def run_recipe(path=None, *, overrides=(), device=None, resume=None) -> RunResult:

@@ -276,9 +276,8 @@ class Trainer:
             total += n
             loss_sum += float(loss.detach()) * n
             correct += int((logits.argmax(1) == y).sum())
-            self._call(
-                "on_batch_end", step, {"loss": loss_sum / total, "accuracy": correct / total}
-            )
+            logs = {"loss": loss_sum / total, "accuracy": correct / total, "inputs": x}
+            self._call("on_batch_end", step, logs)
         return {"train_loss": loss_sum / max(total, 1), "train_accuracy": correct / max(total, 1)}
 
     @torch.no_grad()
