@@ -95,7 +95,8 @@ def main(args) -> int:
             device=args.device, batch_size=args.batch_size,
         )  # fmt: skip
         per_class = ", ".join(f"{k} {v}" for k, v in done["classes"].items())
-        print(f"{done['n_windows']} test windows explained ({per_class}); "
+        none = f", {done['unattributed']} with no attribution" if done["unattributed"] else ""
+        print(f"{done['n_windows']} test windows explained ({per_class}{none}); "
               f"{args.out / 'bands.png'}, {args.out / 'bands.tsv'}")  # fmt: skip
         return 0
     done = explain_to_dir(

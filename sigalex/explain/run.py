@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .._files import write_tsv
 from ..checkpoint import load_checkpoint, load_model
@@ -24,7 +25,7 @@ from ..errors import DataError, ParameterError
 from ..inference.inputs import find_inputs
 from ..inference.predictor import Predictor
 from ..inference.stream import error_reason, read_windows
-from .attribution import METHODS, Explanation, explain_windows, import_captum
+from .attribution import METHODS, Explanation, concatenate, explain_windows, import_captum
 from .figures import plot_bands, plot_explanation
 
 EXPLANATION_COLUMNS = ("recording", "start_s", "end_s", "class", "probability", "method", "png",
@@ -70,6 +71,31 @@ def _select(predictor: Predictor, rec, target: str | None, span, max_windows: in
     best.sort(key=lambda b: -b[1])
     return (np.stack([b[2] for b in best]), np.array([b[3] for b in best]),
             np.array([b[4] for b in best]))  # fmt: skip
+
+
+def explain_source(
+    predictor: Predictor, source, *, target=None, method: str = "gradcam",
+    sample_rate: float | None = None, name: str | None = None,
+) -> Explanation:  # fmt: skip
+    """:meth:`sigalex.Predictor.explain`: windows (a 3-D array or tensor) or a recording (all
+    its windows, placed in it)."""
+    if target is None:
+        target = predictor.positive_class
+    if (torch.is_tensor(source) or isinstance(source, np.ndarray)) and np.ndim(source) == 3:
+        return explain_windows(
+            predictor.model, source, target=target, method=method,
+            batch_size=predictor.batch_size,
+        )  # fmt: skip
+    parts = []
+    for rec in predictor.open(source, sample_rate, name=name):
+        for x, s, e in read_windows(rec, predictor.spec, predictor.batch_size):
+            part = explain_windows(
+                predictor.model, x, target=target, method=method, start_s=s, end_s=e,
+                batch_size=predictor.batch_size,
+            )  # fmt: skip
+            part.recording = rec.name
+            parts.append(part)
+    return concatenate(parts)
 
 
 def explain_to_dir(
@@ -185,7 +211,12 @@ def explain_run_dir(
     batch_size: int = 16,
 ) -> dict:  # fmt: skip
     """The dataset view of a run directory: ``bands.png`` and ``bands.tsv`` (frequency_hz,
-    then the mean share of attribution per frequency row of each true class) in ``out``."""
+    then the mean share of attribution per frequency row of each true class) in ``out``.
+
+    Up to ``max_windows`` test windows (at random), each attributed to its true class; a
+    window's map is scaled to a total of 1 and summed over time, and the class's line is the
+    mean of these over its windows (windows with no attribution at all are left out and
+    counted in ``unattributed``)."""
     import_captum()
     if method not in METHODS:
         raise ParameterError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
@@ -198,11 +229,14 @@ def explain_run_dir(
                           start_s=starts, end_s=ends, batch_size=batch_size)  # fmt: skip
     profiles, counts = {}, {}
     bands = exp.band_profile()
+    # A window with no attribution at all (Grad-CAM's ReLU can leave none) has no profile.
+    attributed = bands.sum(1) > 0
     for c, name in enumerate(predictor.classes):
-        mine = np.asarray(targets) == c
+        mine = (np.asarray(targets) == c) & attributed
         if mine.any():
             profiles[name] = bands[mine].mean(0)
             counts[name] = int(mine.sum())
+    info["unattributed"] = int((~attributed).sum())
     out.mkdir(parents=True, exist_ok=True)
     legend = {f"{name} (n={counts[name]})": p for name, p in profiles.items()}
     plot_bands(exp.frequencies_hz, legend, out / "bands.png",
@@ -215,4 +249,6 @@ def explain_run_dir(
     return {**info, "classes": counts, "method": method, "explanation": exp}
 
 
-__all__ = ["EXPLANATION_COLUMNS", "explain_run_dir", "explain_to_dir", "is_run_dir"]
+__all__ = [
+    "EXPLANATION_COLUMNS", "explain_run_dir", "explain_source", "explain_to_dir", "is_run_dir",
+]  # fmt: skip

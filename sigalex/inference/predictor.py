@@ -347,57 +347,21 @@ class Predictor:
     ):
         """Heat maps of the model's decision on the transform's (frequency, time) grid.
 
-        Parameters
-        ----------
-        windows_or_recording : array, torch.Tensor, path, Recording or mne.io.Raw
-            Windows ``(n, n_channels, n_times)`` at the model's rate (a 3-D array), or a
-            recording, cut into the model's windows as :meth:`predict` cuts it.
-        target : str or sequence of str, optional
-            The class to explain (one name, or one per window); default: the positive class,
-            else each window's most probable class.
-        method : {"gradcam", "integrated-gradients"}
-            Grad-CAM on the network's last convolution, or Integrated Gradients on the image.
-        sample_rate, name
-            For a recording, as in :meth:`predict`.
-
-        Returns
-        -------
-        sigalex.explain.Explanation
-            ``.maps`` ``(n, F, T)`` (``(n, n_channels, F, T)`` for tiled channels),
-            ``.frequencies_hz``, ``.times_s``, ``.probabilities``, ``.target``.
-
-        Raises
-        ------
-        SigalexError
-            Captum is not installed (``pip install 'sigalex[explain]'``).
-        ParameterError
-            An unknown class or method, an ONNX model, bad windows.
+        ``windows_or_recording``: windows ``(n, n_channels, n_times)`` at the model's rate (a
+        3-D array or tensor), or a recording cut as :meth:`predict` cuts it (``sample_rate``,
+        ``name`` as there). ``target``: the class to explain (a name, or one per window);
+        default the positive class, else each window's most probable class. ``method``:
+        ``"gradcam"`` (the network's last convolution) or ``"integrated-gradients"`` (the
+        image). Returns a :class:`sigalex.explain.Explanation` (``.maps`` ``(n, F, T)``, or
+        ``(n, n_channels, F, T)`` for tiles; ``.frequencies_hz``, ``.times_s``,
+        ``.probabilities``, ``.target``). Needs Captum (``pip install 'sigalex[explain]'``).
         """
-        # Imported here: the explanations stand on inference, inference does not import them.
-        from ..explain import explain_windows
+        from ..explain.run import explain_source  # explanations stand on inference, not in it
 
-        if target is None:
-            target = self.positive_class
-        is_windows = torch.is_tensor(windows_or_recording) or isinstance(
-            windows_or_recording, np.ndarray
-        )
-        if is_windows and np.ndim(windows_or_recording) == 3:
-            return explain_windows(
-                self.model, windows_or_recording, target=target, method=method,
-                batch_size=self.batch_size,
-            )  # fmt: skip
-        parts = []
-        for rec in self.open(windows_or_recording, sample_rate, name=name):
-            for x, s, e in read_windows(rec, self.spec, self.batch_size):
-                part = explain_windows(
-                    self.model, x, target=target, method=method, start_s=s, end_s=e,
-                    batch_size=self.batch_size,
-                )  # fmt: skip
-                part.recording = rec.name
-                parts.append(part)
-        from ..explain import concatenate
-
-        return concatenate(parts)
+        return explain_source(
+            self, windows_or_recording, target=target, method=method, sample_rate=sample_rate,
+            name=name,
+        )  # fmt: skip
 
     # -- recordings -------------------------------------------------------------------------
     def open(
