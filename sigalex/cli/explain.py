@@ -40,7 +40,7 @@ def add_parser(sub) -> None:
         "predicted class)",
     )  # fmt: skip
     p.add_argument("--start-s", type=float, help="only windows overlapping from this second on")
-    p.add_argument("--duration-s", type=float, help="... for this many seconds")
+    p.add_argument("--duration-s", type=float, help="the span's length in seconds (with --start-s)")
     p.add_argument(
         "--sample-rate", type=float, help="Hz of .txt/.csv/.npy inputs (default: the model's)"
     )
