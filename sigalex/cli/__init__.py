@@ -1,5 +1,5 @@
 """The ``sigalex`` command line: one module per subcommand (``run``/``validate``, ``render``,
-``transforms``, ``predict``, ``score``, ``tune``, ``export``). Errors print one line and exit 1; library messages
+``transforms``, ``predict``, ``score``, ``tune``, ``export``, ``explain``). Errors print one line and exit 1; library messages
 (the ``sigalex`` logger) print as the command's output."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 from .._version import __version__
 from ..errors import SigalexError
 from ..runtime import keep_freed_memory
-from . import export, predict, render, run, score, transforms, tune
+from . import explain, export, predict, render, run, score, transforms, tune
 from ._common import console_logging
 
 
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_parser(sub)
     tune.add_parser(sub)
     export.add_parser(sub)
+    explain.add_parser(sub)
     return parser
 
 

@@ -335,6 +335,34 @@ class Predictor:
         ]
         return torch.cat(out).numpy() if out else np.zeros((0, len(self.classes)), np.float32)
 
+    # -- explanations -----------------------------------------------------------------------
+    def explain(
+        self,
+        windows_or_recording,
+        *,
+        target: str | Sequence[str] | None = None,
+        method: str = "gradcam",
+        sample_rate: float | None = None,
+        name: str | None = None,
+    ):
+        """Heat maps of the model's decision on the transform's (frequency, time) grid.
+
+        ``windows_or_recording``: windows ``(n, n_channels, n_times)`` at the model's rate (a
+        3-D array or tensor), or a recording cut as :meth:`predict` cuts it (``sample_rate``,
+        ``name`` as there). ``target``: the class to explain (a name, or one per window);
+        default the positive class, else each window's most probable class. ``method``:
+        ``"gradcam"`` (the network's last convolution) or ``"integrated-gradients"`` (the
+        image). Returns a :class:`sigalex.explain.Explanation` (``.maps`` ``(n, F, T)``, or
+        ``(n, n_channels, F, T)`` for tiles; ``.frequencies_hz``, ``.times_s``,
+        ``.probabilities``, ``.target``). Needs Captum (``pip install 'sigalex[explain]'``).
+        """
+        from ..explain.run import explain_source  # explanations stand on inference, not in it
+
+        return explain_source(
+            self, windows_or_recording, target=target, method=method, sample_rate=sample_rate,
+            name=name,
+        )  # fmt: skip
+
     # -- recordings -------------------------------------------------------------------------
     def open(
         self,
