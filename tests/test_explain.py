@@ -335,6 +335,14 @@ def test_run_directory_gives_the_bands_view(tmp_path, capsys):
     recipe = tmp_path / "tiny.toml"
     recipe.write_text(TINY_RUN.format(root=root, out=tmp_path / "runs"))
     run_dir = run_recipe(recipe).run_dir
+    assert not (run_dir / "explanations").exists()  # the library's run: no explanations
+    # `sigalex run` adds them to the run's report (Captum is installed)
+    assert cli.main(["run", str(recipe)]) == 0
+    (cli_run,) = (p for p in (tmp_path / "runs").iterdir() if p != run_dir)
+    made = sorted(p.name for p in (cli_run / "explanations").iterdir())
+    assert "bands.png" in made and any(n.startswith("example_") for n in made)
+    html = (cli_run / "report.html").read_text()
+    assert "Explanations" in html and html.count("data:image/png;base64") >= 5
     out = tmp_path / "bands"
     assert cli.main(["explain", str(run_dir), "--out", str(out), "--max-windows", "6"]) == 0
     assert "test windows explained" in capsys.readouterr().out

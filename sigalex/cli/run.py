@@ -61,8 +61,46 @@ def main(args) -> int:
                 "--nproc inside a torchrun launch: torchrun already started the ranks"
             )
         return subprocess.call(torchrun_command(args))
-    run_recipe(args.config, overrides=args.overrides, device=args.device, resume=args.resume)
+    result = run_recipe(
+        args.config, overrides=args.overrides, device=args.device, resume=args.resume
+    )
+    if os.environ.get("RANK", "0") == "0":
+        explain_for_report(result, device=args.device)
     return 0
+
+
+def explain_for_report(result, *, device=None, max_windows: int = 64) -> None:
+    """With Captum installed, a single-split run's report shows what the model looked at:
+    ``explanations/`` gets the Grad-CAM band view of up to ``max_windows`` test windows and
+    heat maps of the first test windows of each class (``output.examples_per_class``), and
+    ``report.html`` is written again with them. Without Captum, or for fold runs (``sigalex
+    explain RUN_DIR/fold-NN``), nothing is done; a failure is a warning: the run stands."""
+    import importlib.util
+    import logging
+
+    log = logging.getLogger("sigalex")
+    run_dir = result.run_dir
+    if importlib.util.find_spec("captum") is None or not (run_dir / "checkpoint.pt").is_file():
+        return
+    if "accuracy" not in result.metrics:  # the test set was left alone
+        return
+    try:
+        from ..config import load_config
+        from ..explain.figures import plot_explanation
+        from ..explain.run import explain_run_dir
+        from ..reports import run_report
+
+        out = run_dir / "explanations"
+        info = explain_run_dir(run_dir, out, max_windows=max_windows, device=device)
+        exp = info["explanation"]
+        per_class = max(1, load_config(run_dir / "config.toml").output.examples_per_class)
+        for name in exp.classes:
+            mine = [i for i, t in enumerate(exp.target) if t == name][:per_class]
+            for k, i in enumerate(mine):
+                plot_explanation(exp, i, out / f"example_{name}_{k + 1}.png")
+        log.info(f"wrote {run_report(run_dir)} (with explanations in {out})")
+    except Exception as exc:  # the explanations are a view of the run: it stands without them
+        log.warning(f"WARNING: explanations not written: {type(exc).__name__}: {exc}")
 
 
 def torchrun_command(args) -> list[str]:
