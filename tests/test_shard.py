@@ -244,6 +244,8 @@ def test_a_shard_killed_midway_is_completed_by_resume(model, inputs, single, tmp
         (out / ".sigalex.shard-1-of-3.lock").write_text(json.dumps(
             {"pid": proc.pid, "host": socket.gethostname(), "what": "killed"}))  # fmt: skip
         (parts / ".x.json.1.abc.tmp").write_text("half")  # as a write cut short leaves
+        for table in ("windows.tsv", "recordings.tsv", "errors.tsv", "summary.json"):
+            (out / table).unlink(missing_ok=True)  # it had assembled too: as if killed before
     ok_before = sum(json.loads(p.read_text())["status"] == "ok" for p in parts.glob("*.json"))
     assert not (out / "windows.tsv").exists()
     with pytest.raises(DataError, match="shard 1 of 3 not done"):
