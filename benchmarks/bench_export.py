@@ -104,20 +104,10 @@ def exports(ckpt_path: Path, folder: Path, key: str, calibration: int, trained: 
 def test_side(ckpt) -> tuple[np.ndarray, np.ndarray, str]:
     """The test windows ``(n, n_channels, n_times)`` and targets of a checkpoint's own split
     (its recipe's data rebuilt, no download; the fold found by its description)."""
-    import dataclasses
+    from sigalex.train.data import split_side
 
-    from sigalex.export.quantize import _fold_of
-    from sigalex.train import prepare_data, window_dataset
-
-    cfg = ckpt.recipe
-    data = prepare_data(
-        dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, download=False))
-    )
-    split = data.splits[_fold_of(ckpt, data.splits)]
-    idx = np.asarray(split.test)
-    ds = window_dataset(data, idx)
-    x = np.stack([ds[i][0].numpy() for i in range(len(idx))]).astype(np.float32)
-    return x, data.targets[idx], split.description
+    test = split_side(ckpt, "test")
+    return test.windows, test.data.targets[test.indices], test.split.description
 
 
 def accuracy(m: dict, batch: int) -> dict:

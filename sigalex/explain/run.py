@@ -181,29 +181,17 @@ def is_run_dir(path) -> bool:
 def test_side_windows(ckpt, n: int, *, seed: int = 0):
     """Up to ``n`` windows of the test side of the checkpoint's split (at random, ``seed``),
     in index order: ``(windows, targets, start_s, end_s, info)``."""
-    import dataclasses
+    from ..train.data import split_side
 
-    from ..export.quantize import _fold_of
-    from ..train.data import prepare_data, window_dataset
-
-    cfg = ckpt.recipe
-    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, download=False))
-    data = prepare_data(cfg)
-    if list(data.spec.classes) != list(ckpt.spec.classes):
-        raise DataError(f"{ckpt.path}: the recipe's data has other classes than the checkpoint")
-    k = _fold_of(ckpt, data.splits)
-    test = np.asarray(data.splits[k].test)
-    if len(test) == 0:
+    test = split_side(ckpt, "test", n, seed=seed)
+    if test.n_side == 0:
         raise DataError(f"{ckpt.path}: the split has no test windows")
-    rng = np.random.default_rng(seed)
-    take = np.sort(rng.choice(test, size=min(n, len(test)), replace=False))
-    dataset = window_dataset(data, take)
-    windows = np.stack([dataset[i][0].numpy() for i in range(len(take))]).astype(np.float32)
-    starts = np.array([data.windows[i].start / data.windows[i].sample_rate for i in take])
-    ends = np.array([data.windows[i].stop / data.windows[i].sample_rate for i in take])
-    info = {"side": "test", "n_windows": len(take), "of_test_windows": len(test),
-            "split": data.splits[k].description}  # fmt: skip
-    return windows, data.targets[take], starts, ends, info
+    chosen = [test.data.windows[i] for i in test.indices]
+    starts = np.array([w.start / w.sample_rate for w in chosen])
+    ends = np.array([w.stop / w.sample_rate for w in chosen])
+    info = {"side": "test", "n_windows": len(test.indices), "of_test_windows": test.n_side,
+            "split": test.split.description}  # fmt: skip
+    return test.windows, test.data.targets[test.indices], starts, ends, info
 
 
 def explain_run_dir(

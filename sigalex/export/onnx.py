@@ -304,7 +304,9 @@ def export_onnx(
     precision = choice("precision", precision, ("fp32", "fp16"))
     graph_name = "model-only" if model_only else "pipeline"
     graph = ExportGraph(model, model_only=model_only).eval()
-    traced = ExportGraph(model, model_only=model_only, half=precision == "fp16").eval()
+    traced = graph  # what is exported: the checked graph itself, or its fp16 twin
+    if precision == "fp16":
+        traced = ExportGraph(model, model_only=model_only, half=True).eval()
     notes: list[str] = []
     input_name = INPUT_NAMES[graph_name]
     traced_with = example_input(model, graph_name, 2)

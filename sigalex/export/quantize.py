@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..checkpoint import Checkpoint
-from ..errors import DataError, ParameterError
+from ..errors import ParameterError
 from .onnx import ExportResult, _doc, import_onnx, write_metadata
 from .runtime import INPUT_NAMES, OUTPUT_NAME, import_onnxruntime, read_metadata
 
@@ -45,21 +45,6 @@ def network_nodes(proto) -> tuple[list[str], list[str]]:
     return inside, outside
 
 
-def _fold_of(ckpt: Checkpoint, splits) -> int:
-    """The index of the checkpoint's fold among ``splits`` (matched by its description)."""
-    described = ckpt.training.get("split")
-    matches = [i for i, s in enumerate(splits) if s.description == described]
-    if matches:
-        return matches[0]
-    if described is None and len(splits) == 1:
-        return 0
-    raise DataError(
-        f"{ckpt.path}: its split ({described!r}) is not among the recipe's splits on this data "
-        f"({'; '.join(s.description for s in splits)[:300]}); calibrating could touch its test "
-        "set, so it is refused: export with the data the model was trained on"
-    )
-
-
 def calibration_windows(ckpt: Checkpoint, n: int, *, seed: int = 0) -> tuple[np.ndarray, dict]:
     """``n`` raw windows ``(n, n_channels, n_times)`` float32 from the training side of the
     checkpoint's split, at random (``seed``), and a description of where they came from.
@@ -74,35 +59,19 @@ def calibration_windows(ckpt: Checkpoint, n: int, *, seed: int = 0) -> tuple[np.
         The data is missing or is not what the model was trained on (another contract or
         split).
     """
-    import dataclasses
-
-    from ..train.data import prepare_data, window_dataset
+    from ..train.data import split_side
 
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ParameterError(f"calibration={n!r} must be a positive number of windows")
-    cfg = ckpt.recipe
-    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, download=False))
-    data = prepare_data(cfg)
-    ours, theirs = ckpt.spec, data.spec
-    fields = ("classes", "sample_rate", "n_channels", "n_times")
-    if any(getattr(ours, f) != getattr(theirs, f) for f in fields):
-        raise DataError(
-            f"{ckpt.path}: the recipe's data gives another model contract "
-            f"({', '.join(f'{f}={getattr(theirs, f)!r}' for f in fields)}) than the checkpoint's"
-        )
-    k = _fold_of(ckpt, data.splits)
-    train = np.asarray(data.splits[k].train)
-    rng = np.random.default_rng(seed)
-    take = np.sort(rng.choice(train, size=min(n, len(train)), replace=False))
-    dataset = window_dataset(data, take)
-    windows = np.stack([dataset[i][0].numpy() for i in range(len(take))]).astype(np.float32)
+    train = split_side(ckpt, "train", n, seed=seed)
+    windows = train.windows
     info = {
         "side": "train",
-        "n_windows": len(take),
-        "of_train_windows": len(train),
-        "split": data.splits[k].description,
-        "fold": k + 1,
-        "dataset": cfg.data.dataset,
+        "n_windows": len(train.indices),
+        "of_train_windows": train.n_side,
+        "split": train.split.description,
+        "fold": train.fold + 1,
+        "dataset": ckpt.recipe.data.dataset,
         "seed": seed,
     }
     return windows, info

@@ -277,4 +277,71 @@ def window_dataset(data: PreparedData, indices: np.ndarray) -> WindowDataset:
     )
 
 
-__all__ = ["PreparedData", "prepare_data", "window_dataset"]
+def fold_of(ckpt, splits) -> int:
+    """The index of a checkpoint's fold among ``splits`` (matched by the split description it
+    recorded in training), or ``DataError``."""
+    described = ckpt.training.get("split")
+    matches = [i for i, s in enumerate(splits) if s.description == described]
+    if matches:
+        return matches[0]
+    if described is None and len(splits) == 1:
+        return 0
+    raise DataError(
+        f"{ckpt.path}: its split ({described!r}) is not among the recipe's splits on this data "
+        f"({'; '.join(s.description for s in splits)[:300]}); another split could read its "
+        "test set where it must not, so it is refused: use the data the model was trained on"
+    )
+
+
+@dataclass
+class SplitSide:
+    """Windows of one side (``train``, ``val`` or ``test``) of a checkpoint's own split."""
+
+    data: PreparedData
+    fold: int  # index into data.splits
+    indices: np.ndarray  # the windows taken (into data.windows), in index order
+    n_side: int  # windows on that side
+    windows: np.ndarray  # (len(indices), n_channels, n_times) float32, as the model takes them
+
+    @property
+    def split(self):
+        return self.data.splits[self.fold]
+
+
+def split_side(ckpt, side: str, n: int | None = None, *, seed: int = 0) -> SplitSide:
+    """Windows of ``side`` of the split ``ckpt`` (a :class:`~sigalex.checkpoint.Checkpoint`)
+    was trained on: its recipe's data and split rebuilt (no download), its fold found by
+    :func:`fold_of`; all of them, or ``n`` at random (``seed``). The other sides are never
+    read.
+
+    Raises
+    ------
+    DataError
+        The data is missing, or is not what the model was trained on (another contract or
+        split).
+    """
+    cfg = ckpt.recipe
+    data = prepare_data(
+        dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, download=False))
+    )
+    fields = ("classes", "sample_rate", "n_channels", "n_times")
+    if any(getattr(ckpt.spec, f) != getattr(data.spec, f) for f in fields):
+        raise DataError(
+            f"{ckpt.path}: the recipe's data gives another model contract "
+            f"({', '.join(f'{f}={getattr(data.spec, f)!r}' for f in fields)}) than the "
+            "checkpoint's"
+        )
+    k = fold_of(ckpt, data.splits)
+    pool = np.asarray(getattr(data.splits[k], side))
+    take = pool
+    if n is not None:
+        rng = np.random.default_rng(seed)
+        take = np.sort(rng.choice(pool, size=min(n, len(pool)), replace=False))
+    dataset = window_dataset(data, take)
+    windows = np.stack([dataset[i][0].numpy() for i in range(len(take))]) if len(take) else None
+    shape = (0, data.spec.n_channels, data.spec.n_times)
+    windows = np.zeros(shape, np.float32) if windows is None else windows.astype(np.float32)
+    return SplitSide(data, k, take, len(pool), windows)
+
+
+__all__ = ["PreparedData", "SplitSide", "fold_of", "prepare_data", "split_side", "window_dataset"]
