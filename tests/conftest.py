@@ -62,6 +62,19 @@ def data_dir() -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def synthetic_root(tmp_path_factory) -> Path:
+    """Four 40 s synthetic EEG recordings (EDF+, one annotated seizure of 10-14 s each): the
+    tiny dataset of the training, distributed and report tests (written once per module)."""
+    from sigalex.synthetic import write_synthetic_dataset
+
+    root = tmp_path_factory.mktemp("synthetic")
+    write_synthetic_dataset(
+        root, 4, duration_s=40.0, n_seizures=(1, 1), seizure_duration_s=(10, 14)
+    )
+    return root
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)

@@ -33,17 +33,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def synthetic_root(tmp_path_factory) -> Path:
-    from sigalex.synthetic import write_synthetic_dataset
-
-    root = tmp_path_factory.mktemp("synthetic")
-    write_synthetic_dataset(
-        root, 4, duration_s=40.0, n_seizures=(1, 1), seizure_duration_s=(10, 14)
-    )
-    return root
-
-
 def _recipe(tmp_path: Path, root: Path) -> Path:
     path = tmp_path / "tiny.toml"
     path.write_text(TINY.format(root=root, out=tmp_path / "runs"))

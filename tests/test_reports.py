@@ -32,17 +32,6 @@ needs_chromium = pytest.mark.skipif(
 EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
 
 
-@pytest.fixture(scope="module")
-def synthetic_root(tmp_path_factory) -> Path:
-    from sigalex.synthetic import write_synthetic_dataset
-
-    root = tmp_path_factory.mktemp("synthetic")
-    write_synthetic_dataset(
-        root, 4, duration_s=40.0, n_seizures=(1, 1), seizure_duration_s=(10, 14)
-    )
-    return root
-
-
 def _recipe(folder: Path, root: Path, extra: str = "") -> Path:
     path = folder / "tiny.toml"
     path.write_text(TINY.format(root=root, out=folder / "runs") + extra)

@@ -63,17 +63,6 @@ examples_per_class = 2
 """
 
 
-@pytest.fixture(scope="module")
-def synthetic_root(tmp_path_factory) -> Path:
-    from sigalex.synthetic import write_synthetic_dataset
-
-    root = tmp_path_factory.mktemp("synthetic")
-    write_synthetic_dataset(
-        root, 4, duration_s=40.0, n_seizures=(1, 1), seizure_duration_s=(10, 14)
-    )
-    return root
-
-
 @pytest.fixture()
 def recipe(tmp_path, synthetic_root) -> Path:
     path = tmp_path / "tiny.toml"
