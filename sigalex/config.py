@@ -107,6 +107,8 @@ class TrainConfig:
     time_masks: int = 0  # SpecAugment: masks across time per example
     freq_masks: int = 0  # SpecAugment: masks across frequency per example
     mask_fraction: float = 0.1  # widest mask, as a fraction of the axis
+    freq_warp: float = 0.0  # stretch each map's frequency axis by up to ±this fraction (speakers)
+    mixup: float = 0.0  # mixup of training maps and labels, Beta(mixup, mixup); 0 = off
     early_stopping_patience: int = 0  # epochs without improvement; 0 = off
     monitor: str = "balanced_accuracy"  # validation metric for best checkpoint / stopping
     seed: int = 0
@@ -228,6 +230,7 @@ NON_NEGATIVE = {
     "train.momentum", "train.weight_decay", "train.warmup_epochs", "train.time_shift_s",
     "train.time_masks", "train.freq_masks", "train.early_stopping_patience", "train.num_workers",
     "train.max_steps_per_epoch", "train.seed", "eval.seed", "model.dropout", "tune.retries",
+    "train.mixup",
 }  # fmt: skip
 POSITIVE = {
     "data.n_recordings", "data.duration_s", "render.size", "render.top_db", "train.epochs",
@@ -302,6 +305,10 @@ def _check_value(key: str, value) -> None:
         raise ConfigError(f"{key} = {value!r}: must be >= 0")
     if key in FRACTIONS and not 0 <= value <= 1:
         raise ConfigError(f"{key} = {value!r}: must be between 0 and 1")
+    if key == "train.freq_warp" and not 0 <= value <= 0.5:
+        raise ConfigError(
+            f"{key} = {value!r}: must be between 0 and 0.5 (a stretch of ±50% at most)"
+        )
     if key == "model.groups" and value not in (1, 2):
         raise ConfigError(
             f"{key} = {value!r}: must be 1 (dense convolutions) or 2 (the 2012 paper's two-GPU "

@@ -52,6 +52,8 @@ def test_transform_parameters_are_kept_and_checked(tmp_path):
         ("[render]\npercentiles = [1.0]\n", r"render\.percentiles .*list of 2"),
         ('[model]\narchitecture = "alexnet2012"\n', r"trains from scratch"),
         ("train = 3\n", r"\[train\] must be a table"),
+        ("[train]\nfreq_warp = 0.6\n", r"train\.freq_warp = 0\.6: must be between 0 and 0\.5"),
+        ("[train]\nmixup = -0.2\n", r"train\.mixup = -0\.2: must be >= 0"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path, text, message):

@@ -19,7 +19,7 @@ from sigalex.checkpoint import FORMAT, FORMAT_VERSION, load_checkpoint
 from sigalex.config import load_config
 from sigalex.errors import ConfigError, DataError
 from sigalex.train import Trainer, run, run_recipe, validate
-from sigalex.transforms import spec_augment, time_shift
+from sigalex.transforms import Augment, freq_warp, spec_augment, time_shift
 
 TINY = """
 [data]
@@ -219,6 +219,66 @@ def test_spec_augment_masks_whole_bands():
     assert (cols.sum(1) <= 6).all() and (rows.sum(1) <= 4).all()
     assert torch.equal(zero, (cols[:, None, None, :] | rows[:, None, :, None]).expand_as(zero))
     assert torch.equal(spec_augment(maps, time_masks=0, freq_masks=0, fraction=0.2), maps)
+
+
+def test_freq_warp_stretches_each_map_by_its_own_factor():
+    ramp = torch.arange(40, dtype=torch.float32).view(1, 1, 40, 1).expand(6, 2, 40, 5)
+    torch.manual_seed(0)
+    out = freq_warp(ramp.contiguous(), 0.2)
+    assert out.shape == ramp.shape
+    # a linear ramp stays linear: out[f] = f / factor (zero where the source runs off the top)
+    slope = out[:, 0, 1, 0]
+    assert ((slope >= 1 / 1.2 - 1e-5) & (slope <= 1 / 0.8 + 1e-5)).all()
+    assert len(set(slope.tolist())) == 6  # one factor per example
+    f = torch.arange(40, dtype=torch.float32)
+    for b in range(6):
+        expected = f * slope[b]
+        expected[f * slope[b] > 39 + 1e-4] = 0  # drawn from above the top bin
+        torch.testing.assert_close(out[b, 1, :, 3], expected, atol=1e-4, rtol=0)
+        assert torch.equal(out[b, 0], out[b, 1])  # channels of an example share the factor
+    assert torch.equal(freq_warp(ramp, 0.0), ramp)
+
+
+def test_mixup_mixes_maps_and_keeps_the_own_label_the_main_one():
+    maps = torch.rand(8, 1, 10, 12)
+    assert Augment(mixup=0.0).drawn(8).mix is None
+    assert Augment(mixup=0.4).drawn(1).mix is None  # nothing to mix with
+    torch.manual_seed(1)
+    aug = Augment(mixup=0.4).drawn(8)
+    assert aug.mix is not None and 0.5 <= aug.mix.lam <= 1
+    assert sorted(aug.mix.perm.tolist()) == list(range(8))
+    lam, perm = aug.mix.lam, aug.mix.perm
+    torch.testing.assert_close(aug.maps(maps), lam * maps + (1 - lam) * maps[perm])
+    assert Augment(mixup=0.4).mix is None  # the recipe's augmentation stays undrawn
+
+
+def test_mixup_trains_on_both_labels(recipe, monkeypatch):
+    """With mixup the loss of a batch is lam * loss(y) + (1 - lam) * loss(y[perm])."""
+    from sigalex.checkpoint import initial_model
+    from sigalex.train import prepare_data
+
+    cfg = load_config(recipe, ["train.mixup=0.4", "train.freq_warp=0.1", "train.epochs=1"])
+    data = prepare_data(cfg)
+    model, _, _ = initial_model(cfg, data.spec)
+    trainer = Trainer(cfg, data, data.splits[0], model, device=torch.device("cpu"))
+    seen = []
+    loss_fn = trainer.loss_fn
+
+    def spy(logits, y):
+        seen.append(y.clone())
+        return loss_fn(logits, y)
+
+    monkeypatch.setattr(trainer, "loss_fn", spy)
+    draws = []
+    drawn = Augment.drawn
+    monkeypatch.setattr(Augment, "drawn", lambda self, n: draws.append(drawn(self, n)) or draws[-1])
+    row = trainer.train_epoch()
+    assert np.isfinite(row["train_loss"])
+    mixed = [d for d in draws if d.mix is not None]
+    assert mixed and len(seen) == len(draws) + len(mixed)
+    first = draws[0].mix  # the first batch has 8 examples: mixed
+    assert first is not None
+    torch.testing.assert_close(seen[1], seen[0][first.perm])
 
 
 def test_clips_at_other_rates_are_resampled_then_fitted(tmp_path):

@@ -184,7 +184,8 @@ class Trainer:
         self.scheduler = build_scheduler(self.optimizer, cfg, steps)
         self.augment = Augment(
             max_shift=round(t.time_shift_s * data.sample_rate), time_masks=t.time_masks,
-            freq_masks=t.freq_masks, mask_fraction=t.mask_fraction,
+            freq_masks=t.freq_masks, mask_fraction=t.mask_fraction, max_warp=t.freq_warp,
+            mixup=t.mixup,
         )  # fmt: skip
         self.epoch = 0
         self.history: list[dict] = []
@@ -261,8 +262,12 @@ class Trainer:
             if step >= self.steps_per_epoch:
                 break
             y = y.to(self.device, non_blocking=True)
-            logits = self.train_module(x, augment=self.augment)
+            augment = self.augment.drawn(len(y))
+            logits = self.train_module(x, augment=augment)
             loss = self.loss_fn(logits, y)
+            if augment.mix is not None:  # each example is partly example perm[i]: so is its loss
+                perm, lam = augment.mix.perm.to(y.device), augment.mix.lam
+                loss = lam * loss + (1 - lam) * self.loss_fn(logits, y[perm])
             if not torch.isfinite(loss):
                 raise SigalexError(
                     f"the loss became {float(loss.detach())} at epoch {self.epoch + 1}, step {step}; "

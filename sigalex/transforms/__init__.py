@@ -7,7 +7,7 @@ frequency axis ascending; the functions return a :class:`TFMap` with the axes in
 >>> stft(x, 173.61, n_fft=256, fmax=40).values.shape  # doctest: +SKIP
 """
 
-from .augment import Augment, spec_augment, time_shift
+from .augment import Augment, freq_warp, spec_augment, time_shift
 from .base import (
     TFMap,
     Transform,
@@ -33,6 +33,7 @@ __all__ = [
     "available_transforms",
     "build_transform",
     "cwt",
+    "freq_warp",
     "get_transform",
     "hilbert",
     "hz_to_mel",

@@ -6,7 +6,7 @@ transform and its renderer when training (``model(windows, augment=...)``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -43,6 +43,45 @@ def spec_augment(maps: torch.Tensor, *, time_masks: int, freq_masks: int, fracti
     return maps * keep
 
 
+def freq_warp(maps: torch.Tensor, max_warp: float) -> torch.Tensor:
+    """Stretch or squeeze the frequency axis of each map ``(batch, n_channels, n_freqs,
+    n_frames)`` by a random factor in ``[1 - max_warp, 1 + max_warp]``, anchored at the lowest
+    bin (vocal tract length perturbation: another speaker's formants, another patient's
+    rhythms). Linear interpolation between bins; bins drawn from above the top are zero."""
+    if max_warp <= 0:
+        return maps
+    batch, _, n_freqs, n_frames = maps.shape
+    factor = 1 + (torch.rand(batch, 1, device=maps.device) * 2 - 1) * max_warp
+    src = torch.arange(n_freqs, device=maps.device, dtype=maps.dtype)[None, :] / factor
+    low = src.floor().long().clamp(max=n_freqs - 1)
+    high = (low + 1).clamp(max=n_freqs - 1)
+    frac = (src - low).clamp(0, 1)
+    inside = src <= n_freqs - 1
+
+    def rows(index: torch.Tensor) -> torch.Tensor:  # (batch, n_freqs) → the maps' rows
+        return maps.gather(2, index[:, None, :, None].expand(-1, maps.shape[1], -1, n_frames))
+
+    w = frac[:, None, :, None]
+    out = rows(low) * (1 - w) + rows(high) * w
+    return out * inside[:, None, :, None]
+
+
+@dataclass(frozen=True)
+class Mix:
+    """Mixup of one batch: each example becomes ``lam`` of itself and ``1 - lam`` of example
+    ``perm[i]``, and so does its loss (:meth:`Augment.drawn`)."""
+
+    perm: torch.Tensor
+    lam: float
+
+
+def mix(maps: torch.Tensor, m: Mix | None) -> torch.Tensor:
+    """``lam * maps + (1 - lam) * maps[perm]`` (magnitudes: the sum of two recordings' maps)."""
+    if m is None:
+        return maps
+    return m.lam * maps + (1 - m.lam) * maps[m.perm.to(maps.device)]
+
+
 @dataclass(frozen=True)
 class Augment:
     """What to randomise in a training batch.
@@ -55,21 +94,40 @@ class Augment:
         SpecAugment bands per example (:func:`spec_augment`).
     mask_fraction : float
         Widest band, as a fraction of its axis.
+    max_warp : float
+        Frequency-axis stretch of each map, up to this fraction (:func:`freq_warp`).
+    mixup : float
+        ``alpha`` of the Beta(alpha, alpha) mixup weight; 0 = off. :meth:`drawn` draws a
+        batch's :class:`Mix`, which ``mix`` then carries.
     """
 
     max_shift: int = 0
     time_masks: int = 0
     freq_masks: int = 0
     mask_fraction: float = 0.1
+    max_warp: float = 0.0
+    mixup: float = 0.0
+    mix: Mix | None = None
+
+    def drawn(self, batch: int) -> Augment:
+        """This augmentation with a fresh :class:`Mix` for a batch of ``batch`` (itself when
+        mixup is off). The weight is the larger of ``lam`` and ``1 - lam``, so each example's
+        own label stays the main one."""
+        if self.mixup <= 0 or batch < 2:
+            return self
+        lam = float(torch.distributions.Beta(self.mixup, self.mixup).sample())
+        return replace(self, mix=Mix(torch.randperm(batch), max(lam, 1 - lam)))
 
     def windows(self, x: torch.Tensor) -> torch.Tensor:
         return time_shift(x, self.max_shift)
 
     def maps(self, maps: torch.Tensor) -> torch.Tensor:
-        return spec_augment(
+        maps = freq_warp(maps, self.max_warp)
+        maps = spec_augment(
             maps, time_masks=self.time_masks, freq_masks=self.freq_masks,
             fraction=self.mask_fraction,
         )  # fmt: skip
+        return mix(maps, self.mix)
 
 
-__all__ = ["Augment", "spec_augment", "time_shift"]
+__all__ = ["Augment", "Mix", "freq_warp", "mix", "spec_augment", "time_shift"]
