@@ -195,6 +195,12 @@ class FolderLock:
         self.path.unlink(missing_ok=True)
 
 
+def fold_dirs(run_dir: Path) -> list[Path]:
+    """A run directory's fold folders (``fold-01``, …, in order), or ``[run_dir]`` for a run
+    on one split."""
+    return sorted(p for p in run_dir.glob("fold-*") if p.is_dir()) or [run_dir]
+
+
 def remove_stale_temporaries(folder) -> list[Path]:
     """Delete the temporary files :func:`atomic_path` leaves when a process is killed mid-write
     (``.<name>.<pid>.<id>.tmp``) under ``folder``; returns them."""

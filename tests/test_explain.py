@@ -247,6 +247,17 @@ def test_cli_writes_pngs_and_tables_and_reports_a_bad_input(trained, tmp_path, c
     rows = _tsv(tmp_path / "span" / "explanations.tsv")
     assert [(r["start_s"], r["class"]) for r in rows] == [("24", "background")]
     assert not list(out.glob("*.tmp*")) and not list((tmp_path / "span").glob("*.tmp*"))
+    # Two recordings with one name in two folders: their pictures do not overwrite each other.
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        np.save(tmp_path / folder / "night.npy", rec.data[:, : int(32 * RATE)])
+    args = ["explain", "--checkpoint", str(ckpt), str(tmp_path / "a" / "night.npy"),
+            str(tmp_path / "b" / "night.npy"), "--out", str(tmp_path / "twins"), "--sample-rate",
+            "256", "--max-windows", "1"]  # fmt: skip
+    assert cli.main(args) == 0
+    pngs = [r["png"] for r in _tsv(tmp_path / "twins" / "explanations.tsv")]
+    assert len(set(pngs)) == 2 and all(png.startswith("night__") for png in pngs)
+    assert len(list((tmp_path / "twins").glob("*.png"))) == 2
 
 
 def test_cli_one_line_errors(trained, tmp_path, capsys, monkeypatch):

@@ -489,3 +489,12 @@ def test_cli_compile_flag_reaches_the_predictor_and_the_summary(
     assert cli.main([*args, "--out", str(tmp_path / "o"), str(mixed / "good_a_eeg.edf")]) == 0
     assert len(wrapped) == 1
     assert json.loads((tmp_path / "o" / "summary.json").read_text())["compiled"] is True
+
+
+def test_unique_stems_part_recordings_that_share_a_name():
+    from sigalex.inference.outputs import part_key, unique_stems
+
+    stems = unique_stems({"a/rec.edf": "rec", "b/rec.edf": "rec", "c/other.edf": "other"})
+    assert stems["c/other.edf"] == "other"
+    assert stems["a/rec.edf"] == f"rec__{part_key('a/rec.edf')[:8]}"
+    assert len(set(stems.values())) == 3

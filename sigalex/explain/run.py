@@ -5,8 +5,8 @@ Recordings: the windows of each input with the highest probability of the explai
 most ``max_windows``; ``start_s``/``duration_s`` restrict them to a span) are attributed, drawn
 (``<stem>_<start>s_<class>.png``) and listed in ``explanations.tsv``; an input that cannot be
 read goes to ``errors.tsv`` and the others go on. A run directory: the test side of its split
-is rebuilt from its recipe (as :func:`sigalex.export.quantize.calibration_windows` rebuilds the
-training side), each window is attributed to its true class, and ``bands.png``/``bands.tsv``
+is rebuilt from its recipe (:func:`sigalex.train.data.split_side`, which also gives int8
+calibration its training side), each window is attributed to its true class, and ``bands.png``/``bands.tsv``
 give the mean share of attribution per frequency, one line per class.
 """
 
@@ -23,6 +23,7 @@ from .._files import write_tsv
 from ..checkpoint import load_checkpoint, load_model
 from ..errors import DataError, ParameterError
 from ..inference.inputs import find_inputs
+from ..inference.outputs import unique_stems
 from ..inference.predictor import Predictor
 from ..inference.stream import error_reason, read_windows
 from .attribution import METHODS, Explanation, concatenate, explain_windows, import_captum
@@ -138,6 +139,7 @@ def explain_to_dir(
     files, problems = find_inputs(inputs)
     errors = [(str(p), reason) for p, reason in problems]
     rows, explained = [], 0
+    stems = unique_stems({str(p): Path(p).stem for p in files})  # a/rec.edf, b/rec.edf apart
     for path in files:
         try:
             for rec in predictor.open(path, sample_rate, name=str(path)):
@@ -145,7 +147,7 @@ def explain_to_dir(
                 exp = explain_windows(predictor.model, x, target=target, method=method,
                                       start_s=s, end_s=e, batch_size=batch_size)  # fmt: skip
                 exp.recording = rec.name
-                rows += _write_pngs(exp, out, Path(path).stem)
+                rows += _write_pngs(exp, out, stems[str(path)])
             explained += 1
         except (DataError, ParameterError, OSError, ValueError) as exc:
             errors.append((str(path), error_reason(exc)))

@@ -72,6 +72,18 @@ def part_key(recording: str, channel: str | None = None) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
+def unique_stems(stems: dict[str, str]) -> dict[str, str]:
+    """Recording path → its file-name stem, made unique: a stem two paths share gets
+    ``__<8 hex of its path's hash>`` (``a/rec.edf`` and ``b/rec.edf`` write apart)."""
+    paths: dict[str, set[str]] = {}
+    for path, stem in stems.items():
+        paths.setdefault(stem, set()).add(path)
+    return {
+        path: stem if len(paths[stem]) == 1 else f"{stem}__{part_key(path)[:8]}"
+        for path, stem in stems.items()
+    }
+
+
 def read_parts(parts_dir: Path) -> dict[str, dict]:
     """Every readable part in ``parts_dir`` by key (a damaged part is redone on resume)."""
     out = {}
@@ -189,15 +201,7 @@ class EventsFiles:
         if context.positive_class is None:
             return
         ok = [p for p in parts if p["status"] == "ok"]
-        paths: dict[str, set[str]] = {}  # stem → the recordings (paths) that have it
-        for p in ok:
-            paths.setdefault(events_stem(p["recording"]), set()).add(p["path"])
-        files = {}  # recording path → its stem, made unique across recordings
-        for p in ok:
-            stem = events_stem(p["recording"])
-            if len(paths[stem]) > 1:
-                stem = f"{stem}__{part_key(p['path'])[:8]}"
-            files[p["path"]] = stem
+        files = unique_stems({p["path"]: events_stem(p["recording"]) for p in ok})
         events_dir = context.out / "events"
         written = set()
         for p in ok:

@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from .._files import fold_dirs
 from ..errors import DataError
 from .common import file_uri, fmt_number, number, read_tsv, render, write_report
 
@@ -41,10 +42,6 @@ PLOTS = (
     ("roc", "ROC curves"),
     ("examples", "Example test images per class (green: predicted right, red: wrong)"),
 )
-
-
-def _fold_dirs(run_dir: Path) -> list[Path]:
-    return sorted(p for p in run_dir.glob("fold-*") if p.is_dir()) or [run_dir]
 
 
 def _history(folder: Path) -> list[dict]:
@@ -165,7 +162,7 @@ def run_report(run_dir, *, explanations: Sequence[tuple[str, object]] | None = N
             raise DataError(f"{run_dir}: not a finished run directory (no {name})")
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     fold_metrics = metrics.get("folds") or [metrics]
-    folders = _fold_dirs(run_dir)
+    folders = fold_dirs(run_dir)
     folds = []
     for k, folder in enumerate(folders):
         m = fold_metrics[k] if k < len(fold_metrics) else {}

@@ -26,7 +26,13 @@ import numpy as np
 import torch
 
 from .. import _checks
-from .._files import FolderLock, atomic_write_text, remove_stale_temporaries, write_tsv
+from .._files import (
+    FolderLock,
+    atomic_write_text,
+    fold_dirs,
+    remove_stale_temporaries,
+    write_tsv,
+)
 from .._version import __version__
 from ..checkpoint import initial_model, load_checkpoint, resolve_parent
 from ..config import Config, load_config, to_toml
@@ -160,11 +166,6 @@ def _validated(cfg: Config, data: PreparedData | None = None) -> PreparedData:
     return data
 
 
-def _fold_dirs(run_dir: Path) -> list[Path]:
-    folds = sorted(run_dir.glob("fold-*"))
-    return folds or [run_dir]
-
-
 def _with_sigterm(fn):
     """Run ``fn`` with SIGTERM turned into KeyboardInterrupt (checkpoints stay whole)."""
 
@@ -195,10 +196,10 @@ def _resume_states(run_dir: Path) -> dict:
     if not (run_dir / "config.toml").is_file():
         raise DataError(f"{run_dir}: not a run directory (no config.toml)")
     states = {}
-    for k, folder in enumerate(_fold_dirs(run_dir)):
+    for k, folder in enumerate(fold_dirs(run_dir)):
         if (folder / "last.pt").is_file():
             states[k] = load_checkpoint(folder / "last.pt")
-    if not states and not any((f / "metrics.json").is_file() for f in _fold_dirs(run_dir)):
+    if not states and not any((f / "metrics.json").is_file() for f in fold_dirs(run_dir)):
         raise DataError(f"{run_dir}: no last.pt to resume from")
     return states
 
@@ -302,7 +303,7 @@ def _elastic_resume(cfg: Config, dist: Distributed) -> str | None:
     name = _attempt_name()
     if dist.is_main and restarts not in ("", "0") and name is not None:
         for note in Path(cfg.output.dir).expanduser().glob(f"*/{name}"):
-            folders = _fold_dirs(note.parent)
+            folders = fold_dirs(note.parent)
             if any((f / "last.pt").is_file() or (f / "metrics.json").is_file() for f in folders):
                 found = str(note.parent)
                 log.info(f"elastic restart {restarts}: resuming {found}")
