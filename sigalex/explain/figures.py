@@ -114,7 +114,7 @@ def plot_explanation(exp: Explanation, i: int, path, *, title: str | None = None
     where = f"{exp.recording}: " if exp.recording else ""
     ax.set_title(
         title
-        or f"{where}{exp.start_s[i]:g}–{exp.end_s[i]:g} s, class {exp.target[i]!r} "
+        or f"{where}{exp.start_s[i]:.2f}–{exp.end_s[i]:.2f} s, class {exp.target[i]!r} "
         f"(p = {exp.probabilities[i, k]:.3f})",
         fontsize=9,
     )
