@@ -174,6 +174,7 @@ class TuneConfig:
     trials: int = 20  # trials of the whole study, every worker's together
     sampler: str = "tpe"  # tpe | random
     pruner: str = "median"  # median | hyperband | none
+    prune_after: int = 5  # epochs a trial trains before the pruner may stop it (its warm-up)
     seed: int = -1  # the sampler's seed; -1 = fresh in every worker (parallel workers differ)
     heartbeat_s: int = 60  # a running trial's worker records that it is alive this often
     grace_s: int = 180  # a trial silent this long has lost its worker: failed (and retried)
@@ -230,6 +231,7 @@ NON_NEGATIVE = {
     "train.momentum", "train.weight_decay", "train.warmup_epochs", "train.time_shift_s",
     "train.time_masks", "train.freq_masks", "train.early_stopping_patience", "train.num_workers",
     "train.max_steps_per_epoch", "train.seed", "eval.seed", "model.dropout", "tune.retries",
+    "tune.prune_after",
     "train.mixup",
 }  # fmt: skip
 POSITIVE = {

@@ -312,6 +312,25 @@ def test_final_trains_the_best_of_an_unfinished_study_once(
     assert "another recipe" in capsys.readouterr().err
 
 
+def test_the_pruner_lets_every_trial_train_its_warm_up_epochs():
+    from sigalex.config import TuneConfig
+
+    pruner = study_mod._pruner(TuneConfig(pruner="median", prune_after=3))
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+    for _ in range(6):  # good trials: 0.9 at every epoch
+        trial = study.ask()
+        for step in range(1, 11):
+            trial.report(0.9, step)
+        study.tell(trial, 0.9)
+    bad = study.ask()
+    stops = []
+    for step in range(1, 11):
+        bad.report(0.1, step)
+        stops.append(bad.should_prune())
+    assert stops[:3] == [False, False, False]  # never in its first 3 epochs
+    assert any(stops[3:])  # and then, far behind, it is stopped
+
+
 def test_pruning_stops_a_trial_early(tmp_path, eeg, monkeypatch, test_set_guard):
     class AlwaysPrune(optuna.pruners.BasePruner):
         def prune(self, study, trial):

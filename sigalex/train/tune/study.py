@@ -25,7 +25,7 @@ from ...errors import ConfigError
 #: Recipe keys that may differ between the workers of one study (paths, devices, budgets).
 LOCAL_KEYS = (
     "data.root", "data.download", "train.device", "train.num_workers", "tune.trials",
-    "tune.seed", "tune.heartbeat_s", "tune.grace_s", "tune.retries",
+    "tune.seed", "tune.heartbeat_s", "tune.grace_s", "tune.retries", "tune.prune_after",
 )  # fmt: skip
 FINAL_ATTR = "sigalex:final"
 RECIPE_ATTR = "sigalex:recipe"
@@ -157,10 +157,13 @@ def _sampler(tune: TuneConfig):
 
 
 def _pruner(tune: TuneConfig):
+    """The pruner; no trial is stopped in its first ``tune.prune_after`` epochs (early epochs
+    rank learning rates and warm-ups by how fast they start, not where they end)."""
+    first = tune.prune_after + 1  # epochs are steps 1, 2, …; Optuna may prune from this step
     if tune.pruner == "median":
-        return optuna.pruners.MedianPruner()
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=first)
     if tune.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner()
+        return optuna.pruners.HyperbandPruner(min_resource=first)
     return optuna.pruners.NopPruner()
 
 
