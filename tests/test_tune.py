@@ -312,6 +312,19 @@ def test_final_trains_the_best_of_an_unfinished_study_once(
     assert "another recipe" in capsys.readouterr().err
 
 
+def test_a_study_from_an_older_sigalex_goes_on_with_new_keys_at_their_defaults(tmp_path):
+    from sigalex.config import Config, with_values
+
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    study = study_mod.open_study(Config(), "old", storage)
+    stored = study_mod.shared_recipe(Config())
+    del stored["train"]["mixup"]  # as a sigalex before train.mixup wrote it
+    study.set_user_attr(study_mod.RECIPE_ATTR, stored)
+    study_mod.open_study(Config(), "old", storage)  # mixup = 0.0, the default: the same recipe
+    with pytest.raises(ConfigError, match=r"another recipe \(differs in train\.mixup\)"):
+        study_mod.open_study(with_values(Config(), {"train.mixup": 0.2}), "old", storage)
+
+
 def test_the_pruner_lets_every_trial_train_its_warm_up_epochs():
     from sigalex.config import TuneConfig
 

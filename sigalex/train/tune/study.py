@@ -200,18 +200,26 @@ def open_study(base: Config, name: str, storage, *, create: bool = True) -> optu
     theirs = study.user_attrs.get(RECIPE_ATTR)
     if theirs is None:
         study.set_user_attr(RECIPE_ATTR, mine)
-    elif theirs != mine:
-        diff = [
-            f"{s}.{k}" if s != "tune" or "." not in k else f'tune."{k}"'
-            for s in sorted(set(mine) | set(theirs))
-            for k in sorted(set(mine.get(s, {})) | set(theirs.get(s, {})))
-            if mine.get(s, {}).get(k) != theirs.get(s, {}).get(k)
-        ]
+    elif diff := _differences(mine, theirs):
         raise ConfigError(
             f"study {name!r} was started with another recipe (differs in {', '.join(diff[:6])}); "
             "use the same recipe, or start another study with --study NAME"
         )
     return study
+
+
+def _differences(mine: dict, theirs: dict) -> list[str]:
+    """Keys on which two shared recipes differ. A key the stored recipe lacks (a study started
+    by a sigalex that did not have it yet) agrees when this recipe leaves it at its default."""
+    defaults = shared_recipe(Config())
+    missing = object()
+    return [
+        f"{s}.{k}" if s != "tune" or "." not in k else f'tune."{k}"'
+        for s in sorted(set(mine) | set(theirs))
+        for k in sorted(set(mine.get(s, {})) | set(theirs.get(s, {})))
+        if (m := mine.get(s, {}).get(k, missing)) != theirs.get(s, {}).get(k, missing)
+        and not (k not in theirs.get(s, {}) and m == defaults.get(s, {}).get(k, missing))
+    ]
 
 
 @dataclass
