@@ -30,7 +30,7 @@ from ..._files import atomic_write_text
 from ..._version import __version__
 from ...config import Config, to_toml
 from .study import FINAL_ATTR, count, direction_of
-from .trial import recipe_of, values_of
+from .trial import choice_label, recipe_of, values_of
 
 log = logging.getLogger("sigalex.tune")
 
@@ -181,6 +181,8 @@ def _importances(study, complete, base, path: Path) -> None:
 
 
 def _slice(study, complete, base, path: Path) -> None:
+    from matplotlib.ticker import MaxNLocator, NullFormatter
+
     space = [k for k in base.tune.space if any(k in t.params for t in complete)]
     cols = min(3, len(space))
     rows = math.ceil(len(space) / cols)
@@ -189,14 +191,19 @@ def _slice(study, complete, base, path: Path) -> None:
         ax = fig.add_subplot(rows, cols, i + 1)
         pts = [(t.params[key], t.value) for t in complete if key in t.params]
         dim = base.tune.space[key]
-        if dim.choices:
-            labels = [str(c) for c in dict.fromkeys(str(p) for p, _ in pts)]
+        if dim.choices:  # every choice in the space's order, tried or not
+            labels = [str(choice_label(c)) for c in dim.choices]
+            labels += [x for x in dict.fromkeys(str(p) for p, _ in pts) if x not in labels]
             ax.scatter([labels.index(str(p)) for p, _ in pts], [v for _, v in pts], s=16)
             ax.set_xticks(range(len(labels)), labels, rotation=30, fontsize="small")
+            ax.set_xlim(-0.5, len(labels) - 0.5)
         else:
             ax.scatter([p for p, _ in pts], [v for _, v in pts], s=16)
             if dim.log:
                 ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(NullFormatter())  # 2×10⁻⁴ 3×10⁻⁴ … overlap
+            elif dim.integer:
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(key, fontsize="small")
         ax.grid(alpha=0.3)
         if i % cols == 0:

@@ -26,7 +26,7 @@ class TrialFailed(SigalexError):
 
 
 # -- the search space ---------------------------------------------------------------------------
-def _label(choice) -> object:
+def choice_label(choice) -> object:
     """A choice as Optuna stores it: scalars as they are, lists as JSON text."""
     return json.dumps(list(choice)) if isinstance(choice, (tuple, list)) else choice
 
@@ -45,7 +45,7 @@ def suggest(trial: optuna.Trial, space) -> dict:
             if name not in transform_parameters(method):
                 continue
         if dim.choices:
-            labels: list[Any] = [_label(c) for c in dim.choices]
+            labels: list[Any] = [choice_label(c) for c in dim.choices]
             label = trial.suggest_categorical(key, labels)
             values[key] = dim.choices[labels.index(label)]
         elif dim.integer:
@@ -67,7 +67,7 @@ def values_of(trial: FrozenTrial, space) -> dict:
     for key, value in trial.params.items():
         dim = space.get(key)
         if dim is not None and dim.choices:
-            labels = [_label(c) for c in dim.choices]
+            labels = [choice_label(c) for c in dim.choices]
             value = dim.choices[labels.index(value)] if value in labels else value
         out[key] = value
     return out
@@ -249,6 +249,7 @@ __all__ = [
     "PruneOnEpoch",
     "TrialFailed",
     "check_space_on_data",
+    "choice_label",
     "objective_value",
     "recipe_of",
     "suggest",
