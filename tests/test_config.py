@@ -92,3 +92,16 @@ def test_resolved_recipe_round_trips(tmp_path, recipe):
 def test_every_recipe_is_there():
     names = {p.stem for p in PIPELINES}
     assert {"eeg-seizure", "eeg-seizure-chbmit", "speech-digits", "synthetic-seizure"} <= names
+    tuned = {"eeg-bonn-5class-tuned", "eeg-seizure-tuned", "speech-digits-tuned"}
+    assert tuned <= names
+    for path in PIPELINES:
+        if path.stem in tuned:  # the winning values, with the space they were drawn from
+            cfg = load_config(path)
+            assert len(cfg.tune.space) >= 8 and cfg.eval.val_fraction > 0, path.stem
+            for key, dim in cfg.tune.space.items():
+                section, _, name = key.partition(".")
+                value = getattr(getattr(cfg, section), name, None)
+                if value is None:
+                    value = getattr(cfg, section).params[name]
+                inside = value in dim.choices if dim.choices else dim.low <= value <= dim.high
+                assert inside, f"{path.stem}: {key} = {value!r} is outside its space"
