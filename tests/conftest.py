@@ -75,6 +75,31 @@ def synthetic_root(tmp_path_factory) -> Path:
     return root
 
 
+def untrained_seizure_checkpoint(path: Path, seed: int | None = None) -> Path:
+    """A random-weight single-channel seizure model (4 s windows at 256 Hz, 64 px STFT images),
+    written the one way training writes checkpoints: the model of the prediction-plumbing tests.
+    ``seed`` seeds torch first (two seeds: two models that answer differently)."""
+    from sigalex.checkpoint import initial_model, new_checkpoint, save_checkpoint
+    from sigalex.config import from_dict
+    from sigalex.models import ModelSpec
+
+    if seed is not None:
+        torch.manual_seed(seed)
+    cfg = from_dict({
+        "data": {"dataset": "folder", "root": "."},
+        "windows": {"window_s": 4.0, "stride_s": 4.0},
+        "transform": {"method": "stft", "n_fft": 128, "hop_length": 32, "fmax": 40.0},
+        "render": {"size": 64},
+        "model": {"weights": "none"},
+    })  # fmt: skip
+    spec = ModelSpec(
+        classes=("background", "seizure"), sample_rate=256.0, n_channels=1, n_times=1024,
+        positive_class="seizure", window_s=4.0, stride_s=4.0,
+    )  # fmt: skip
+    model, _, _ = initial_model(cfg, spec)
+    return save_checkpoint(path, new_checkpoint(model, cfg))
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)

@@ -15,24 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import untrained_seizure_checkpoint
 
 from sigalex import cli
 from sigalex._files import FolderLock
-from sigalex.checkpoint import initial_model, new_checkpoint, save_checkpoint
-from sigalex.config import from_dict
 from sigalex.errors import DataError, ParameterError
 from sigalex.inference import Predictor, predict_to_dir
 from sigalex.io import Recording, write_edf
 from sigalex.models import ModelSpec
 from sigalex.synthetic import make_synthetic_recording
-
-RECIPE = {
-    "data": {"dataset": "folder", "root": "."},
-    "windows": {"window_s": 4.0, "stride_s": 4.0},
-    "transform": {"method": "stft", "n_fft": 128, "hop_length": 32, "fmax": 40.0},
-    "render": {"size": 64},
-    "model": {"weights": "none"},
-}
 
 
 def _tsv(path: Path) -> list[dict]:
@@ -43,14 +34,7 @@ def _tsv(path: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def single(tmp_path_factory) -> Path:
     """A single-channel seizure model (4 s windows at 256 Hz), as a checkpoint file."""
-    cfg = from_dict(RECIPE)
-    spec = ModelSpec(
-        classes=("background", "seizure"), sample_rate=256.0, n_channels=1, n_times=1024,
-        positive_class="seizure", window_s=4.0, stride_s=4.0,
-    )  # fmt: skip
-    model, _, _ = initial_model(cfg, spec)
-    path = tmp_path_factory.mktemp("single") / "checkpoint.pt"
-    return save_checkpoint(path, new_checkpoint(model, cfg))
+    return untrained_seizure_checkpoint(tmp_path_factory.mktemp("single") / "checkpoint.pt")
 
 
 @pytest.fixture(scope="module")

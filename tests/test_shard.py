@@ -21,47 +21,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import untrained_seizure_checkpoint
 
 from sigalex import cli
-from sigalex.checkpoint import initial_model, new_checkpoint, save_checkpoint
-from sigalex.config import from_dict
 from sigalex.errors import DataError, ParameterError
 from sigalex.inference import assemble_shards, predict_to_dir, shard_of
 from sigalex.inference.shards import check_shard, parse_shard, torchrun_shard
-from sigalex.models import ModelSpec
 
 REPO = Path(__file__).resolve().parents[1]
-RECIPE = {
-    "data": {"dataset": "folder", "root": "."},
-    "windows": {"window_s": 4.0, "stride_s": 4.0},
-    "transform": {"method": "stft", "n_fft": 128, "hop_length": 32, "fmax": 40.0},
-    "render": {"size": 64},
-    "model": {"weights": "none"},
-}
 TABLES = ("windows.tsv", "recordings.tsv", "errors.tsv")
-
-
-def _checkpoint(path: Path, seed: int) -> Path:
-    import torch
-
-    torch.manual_seed(seed)
-    cfg = from_dict(RECIPE)
-    spec = ModelSpec(
-        classes=("background", "seizure"), sample_rate=256.0, n_channels=1, n_times=1024,
-        positive_class="seizure", window_s=4.0, stride_s=4.0,
-    )  # fmt: skip
-    model, _, _ = initial_model(cfg, spec)
-    return save_checkpoint(path, new_checkpoint(model, cfg))
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Path:
-    return _checkpoint(tmp_path_factory.mktemp("model") / "checkpoint.pt", 0)
+    return untrained_seizure_checkpoint(tmp_path_factory.mktemp("model") / "checkpoint.pt", 0)
 
 
 @pytest.fixture(scope="module")
 def other_model(tmp_path_factory) -> Path:
-    return _checkpoint(tmp_path_factory.mktemp("other") / "checkpoint.pt", 1)
+    return untrained_seizure_checkpoint(tmp_path_factory.mktemp("other") / "checkpoint.pt", 1)
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ most ``max_windows``; ``start_s``/``duration_s`` restrict them to a span) are at
 (``<stem>_<start>s_<class>.png``) and listed in ``explanations.tsv``; an input that cannot be
 read goes to ``errors.tsv`` and the others go on. A run directory: the test side of its split
 is rebuilt from its recipe (:func:`sigalex.train.data.split_side`, which also gives int8
-calibration its training side), each window is attributed to its true class, and ``bands.png``/``bands.tsv``
-give the mean share of attribution per frequency, one line per class.
+calibration its training side), each window is attributed to its true class, and
+``bands.png``/``bands.tsv`` give the mean share of attribution per frequency, one line per class.
 """
 
 from __future__ import annotations
